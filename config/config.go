@@ -1,0 +1,425 @@
+// Package config reads and validates modgate's YAML configuration file.
+//
+// One file configures every component. Every field has a documented default
+// (see WithDefaults); Validate reports the first problem it finds, naming the
+// field the way it is spelled in YAML ("signers[1].modules: ...").
+// Relative paths in the file are resolved against the file's directory, so a
+// configuration and its key files can be moved together.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/module"
+	"gopkg.in/yaml.v3"
+)
+
+// MaxFileSize bounds the configuration file; it is operator input but is read
+// before anything is validated.
+const MaxFileSize = 1 << 20
+
+// Config is the whole modgate configuration.
+type Config struct {
+	// DataDir holds git mirrors, temporary files and (by default) the store.
+	// Default: "data" next to the configuration file.
+	DataDir string `yaml:"data_dir"`
+
+	// Store is where admitted versions are published.
+	Store StoreConfig `yaml:"store"`
+
+	// Server configures `modgate serve`.
+	Server ServerConfig `yaml:"server"`
+
+	// Git configures how repositories are fetched.
+	Git GitConfig `yaml:"git"`
+
+	// Repositories lists the repositories modgate may fetch, and which module
+	// paths each may publish. A repository not listed is never fetched.
+	Repositories []Repository `yaml:"repositories"`
+
+	// Signers lists the keys that may sign release tags, and for which module
+	// paths. A tag signed by no listed key is rejected.
+	Signers []Signer `yaml:"signers"`
+
+	// file is the path the configuration was read from ("" when built in code).
+	file string
+}
+
+// StoreConfig configures the proxy store.
+type StoreConfig struct {
+	// Dir is the store directory, in GOPROXY layout (GOPROXY=file:///<dir> works).
+	// Default: "<data_dir>/store".
+	Dir string `yaml:"dir"`
+}
+
+// ServerConfig configures the HTTP server of `modgate serve`.
+type ServerConfig struct {
+	// Listen is the TCP address of the HTTP listener. Default: "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// ReadTimeout bounds reading one request, headers and body. Default: 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing one response (a large zip on a slow link
+	// needs it generous). Default: 5m.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// GitConfig configures the git CLI.
+type GitConfig struct {
+	// Binary is the git executable. Default: "git" from PATH.
+	Binary string `yaml:"binary"`
+	// Timeout bounds one git command (a fetch of a large repository needs it
+	// generous). Default: 10m.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Repository is one allowed source repository.
+type Repository struct {
+	// URL is the repository's URL (https://, ssh://, user@host:path) or an
+	// absolute local path. It may contain path.Match wildcards ("*" matches
+	// within one path element), e.g. "https://git.corp.example/platform/*".
+	URL string `yaml:"url"`
+	// Modules are the module path patterns (GOPRIVATE syntax, matched with
+	// golang.org/x/mod/module.MatchPrefixPatterns) this repository may
+	// publish. Required: a repository may publish nothing by default.
+	Modules []string `yaml:"modules"`
+}
+
+// Signer is one group of trusted signing keys.
+type Signer struct {
+	// Name identifies the group in verdicts and logs. Required, unique.
+	Name string `yaml:"name"`
+	// Modules are the module path patterns (GOPRIVATE syntax) whose tags these
+	// keys may sign. Required.
+	Modules []string `yaml:"modules"`
+	// OpenPGPKeys are files of armored OpenPGP public keys. Revocation
+	// signatures in them are honoured.
+	OpenPGPKeys []string `yaml:"openpgp_keys"`
+	// SSHAllowedSigners is a git/ssh-keygen allowed_signers file.
+	SSHAllowedSigners string `yaml:"ssh_allowed_signers"`
+	// SSHRevokedKeys is a file of revoked SSH public keys, one per line.
+	SSHRevokedKeys string `yaml:"ssh_revoked_keys"`
+}
+
+// Load reads, defaults and validates the configuration file at name.
+func Load(name string) (*Config, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("config: %s: larger than %d bytes", name, MaxFileSize)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", name, err)
+	}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.file = abs
+	c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML strictly: unknown fields, duplicate keys and trailing
+// documents are errors, with the line they are on. It neither defaults nor
+// validates.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &c, nil // an empty file is all defaults
+		}
+		return nil, err
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one YAML document")
+	}
+	return &c, nil
+}
+
+// File is the absolute path the configuration was loaded from, or "".
+func (c *Config) File() string { return c.file }
+
+// WithDefaults fills every unset field with its default and resolves relative
+// paths against the configuration file's directory.
+func (c *Config) WithDefaults() *Config {
+	base := "."
+	if c.file != "" {
+		base = filepath.Dir(c.file)
+	}
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	c.DataDir = abs(c.DataDir)
+	if c.Store.Dir == "" {
+		c.Store.Dir = filepath.Join(c.DataDir, "store")
+	}
+	c.Store.Dir = abs(c.Store.Dir)
+	if c.Server.Listen == "" {
+		c.Server.Listen = "127.0.0.1:8080"
+	}
+	if c.Server.ReadTimeout == 0 {
+		c.Server.ReadTimeout = 30 * time.Second
+	}
+	if c.Server.WriteTimeout == 0 {
+		c.Server.WriteTimeout = 5 * time.Minute
+	}
+	if c.Git.Binary == "" {
+		c.Git.Binary = "git"
+	}
+	if c.Git.Timeout == 0 {
+		c.Git.Timeout = 10 * time.Minute
+	}
+	for i := range c.Repositories {
+		r := &c.Repositories[i]
+		if r.URL != "" && IsLocalPath(r.URL) {
+			r.URL = filepath.Clean(abs(r.URL))
+		}
+	}
+	for i := range c.Signers {
+		s := &c.Signers[i]
+		for j := range s.OpenPGPKeys {
+			s.OpenPGPKeys[j] = abs(s.OpenPGPKeys[j])
+		}
+		s.SSHAllowedSigners = abs(s.SSHAllowedSigners)
+		s.SSHRevokedKeys = abs(s.SSHRevokedKeys)
+	}
+	return c
+}
+
+// Validate checks the configuration after WithDefaults. The error names the
+// field as written in YAML.
+func (c *Config) Validate() error {
+	if c.Server.ReadTimeout < 0 {
+		return errors.New("server.read_timeout: must not be negative")
+	}
+	if c.Server.WriteTimeout < 0 {
+		return errors.New("server.write_timeout: must not be negative")
+	}
+	if c.Git.Timeout < 0 {
+		return errors.New("git.timeout: must not be negative")
+	}
+	for i, r := range c.Repositories {
+		field := fmt.Sprintf("repositories[%d]", i)
+		if r.URL == "" {
+			return fmt.Errorf("%s.url: required", field)
+		}
+		if _, err := NormalizeRepo(r.URL); err != nil {
+			return fmt.Errorf("%s.url: %w", field, err)
+		}
+		if _, err := path.Match(r.URL, ""); err != nil {
+			return fmt.Errorf("%s.url: bad pattern %q", field, r.URL)
+		}
+		if err := checkPatterns(r.Modules); err != nil {
+			return fmt.Errorf("%s.modules: %w", field, err)
+		}
+	}
+	names := map[string]bool{}
+	for i, s := range c.Signers {
+		field := fmt.Sprintf("signers[%d]", i)
+		if s.Name == "" {
+			return fmt.Errorf("%s.name: required", field)
+		}
+		if names[s.Name] {
+			return fmt.Errorf("%s.name: %q is used twice", field, s.Name)
+		}
+		names[s.Name] = true
+		if err := checkPatterns(s.Modules); err != nil {
+			return fmt.Errorf("%s.modules: %w", field, err)
+		}
+		if len(s.OpenPGPKeys) == 0 && s.SSHAllowedSigners == "" {
+			return fmt.Errorf("%s: needs openpgp_keys or ssh_allowed_signers", field)
+		}
+		for j, k := range s.OpenPGPKeys {
+			if err := checkFile(k); err != nil {
+				return fmt.Errorf("%s.openpgp_keys[%d]: %w", field, j, err)
+			}
+		}
+		if s.SSHAllowedSigners != "" {
+			if err := checkFile(s.SSHAllowedSigners); err != nil {
+				return fmt.Errorf("%s.ssh_allowed_signers: %w", field, err)
+			}
+		}
+		if s.SSHRevokedKeys != "" {
+			if err := checkFile(s.SSHRevokedKeys); err != nil {
+				return fmt.Errorf("%s.ssh_revoked_keys: %w", field, err)
+			}
+		}
+	}
+	return nil
+}
+
+func checkFile(name string) error {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", name)
+	}
+	return nil
+}
+
+// checkPatterns requires at least one pattern, each a valid path.Match
+// pattern with no empty element, as GOPRIVATE would take it.
+func checkPatterns(globs []string) error {
+	if len(globs) == 0 {
+		return errors.New("required: at least one module path pattern")
+	}
+	for _, g := range globs {
+		if g == "" || strings.Contains(g, ",") || strings.TrimSpace(g) != g {
+			return fmt.Errorf("bad pattern %q: empty, with spaces or with a comma", g)
+		}
+		for _, elem := range strings.Split(g, "/") {
+			if elem == "" {
+				return fmt.Errorf("bad pattern %q: empty path element", g)
+			}
+			if _, err := path.Match(elem, ""); err != nil {
+				return fmt.Errorf("bad pattern %q: %v", g, err)
+			}
+		}
+	}
+	return nil
+}
+
+// RepositoryFor returns the configured repository entry that allows repo
+// (already normalized with NormalizeRepo), or nil.
+func (c *Config) RepositoryFor(repo string) *Repository {
+	for i := range c.Repositories {
+		r := &c.Repositories[i]
+		if r.URL == repo {
+			return r
+		}
+		if ok, _ := path.Match(r.URL, repo); ok {
+			return r
+		}
+	}
+	return nil
+}
+
+// MatchModule reports whether module path p matches any of globs (GOPRIVATE
+// semantics).
+func MatchModule(globs []string, p string) bool {
+	return module.MatchPrefixPatterns(strings.Join(globs, ","), p)
+}
+
+// IsLocalPath reports whether repo names a local directory rather than a
+// remote URL: an absolute or dot-relative path, or anything with neither a
+// scheme nor scp-like "host:path" syntax.
+func IsLocalPath(repo string) bool {
+	if strings.Contains(repo, "://") {
+		return false
+	}
+	if filepath.IsAbs(repo) || strings.HasPrefix(repo, "./") || strings.HasPrefix(repo, "../") {
+		return true
+	}
+	// scp-like syntax, as git reads it: a colon before any slash.
+	if i := strings.Index(repo, ":"); i > 0 && (runtime.GOOS != "windows" || i > 1) {
+		if j := strings.Index(repo, "/"); j < 0 || i < j {
+			return false
+		}
+	}
+	return true
+}
+
+// NormalizeRepo turns a repository reference into the form matched against
+// the configuration and handed to git. Local paths become absolute and clean;
+// URLs must use https, ssh, or scp-like syntax, with no user info other than a
+// user name, no query or fragment, and nothing git would read as an option or
+// a transport helper ("ext::", "fd::").
+func NormalizeRepo(repo string) (string, error) {
+	if repo == "" {
+		return "", errors.New("empty repository")
+	}
+	if strings.HasPrefix(repo, "-") {
+		return "", fmt.Errorf("repository %q starts with a dash", repo)
+	}
+	for _, r := range repo {
+		if r < 0x20 || r == 0x7f || r == ' ' {
+			return "", fmt.Errorf("repository %q contains spaces or control characters", repo)
+		}
+	}
+	if strings.Contains(repo, "::") {
+		return "", fmt.Errorf("repository %q uses a git transport helper", repo)
+	}
+	if IsLocalPath(repo) {
+		abs, err := filepath.Abs(repo)
+		if err != nil {
+			return "", err
+		}
+		return filepath.Clean(abs), nil
+	}
+	if !strings.Contains(repo, "://") {
+		// scp-like user@host:path; the host part must not look like an option.
+		host := repo[:strings.Index(repo, ":")]
+		if at := strings.LastIndex(host, "@"); at >= 0 {
+			host = host[at+1:]
+		}
+		if host == "" || strings.HasPrefix(host, "-") {
+			return "", fmt.Errorf("repository %q: bad host", repo)
+		}
+		return repo, nil
+	}
+	u, err := url.Parse(repo)
+	if err != nil {
+		return "", fmt.Errorf("repository %q: %v", repo, err)
+	}
+	switch u.Scheme {
+	case "https", "ssh":
+	default:
+		return "", fmt.Errorf("repository %q: scheme %q not allowed (https or ssh)", repo, u.Scheme)
+	}
+	if _, hasPass := u.User.Password(); hasPass {
+		return "", fmt.Errorf("repository %q: credentials in URLs are not allowed; use a git credential helper", u.Redacted())
+	}
+	if u.Host == "" || strings.HasPrefix(u.Host, "-") {
+		return "", fmt.Errorf("repository %q: bad host", repo)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("repository %q: query or fragment not allowed", repo)
+	}
+	u.Path = path.Clean("/" + u.Path)
+	return u.String(), nil
+}
+
+// Scheme returns the git protocol name for a normalized repository: "file",
+// "https" or "ssh".
+func Scheme(repo string) string {
+	switch {
+	case IsLocalPath(repo):
+		return "file"
+	case strings.HasPrefix(repo, "https://"):
+		return "https"
+	default:
+		return "ssh"
+	}
+}

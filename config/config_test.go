@@ -1,0 +1,159 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestNormalizeRepo(t *testing.T) {
+	abs, _ := filepath.Abs("x/../repo")
+	for _, tc := range []struct{ in, want, err string }{
+		{in: "https://git.example.com/a/b.git", want: "https://git.example.com/a/b.git"},
+		{in: "https://git.example.com//a/./b/", want: "https://git.example.com/a/b"},
+		{in: "ssh://git@git.example.com/a", want: "ssh://git@git.example.com/a"},
+		{in: "git@git.example.com:a/b.git", want: "git@git.example.com:a/b.git"},
+		{in: "/srv/git/a/../b", want: "/srv/git/b"},
+		{in: "./x/../repo", want: abs},
+		{in: "", err: "empty repository"},
+		{in: "-oProxyCommand=x", err: "starts with a dash"},
+		{in: "--upload-pack=touch /tmp/x", err: "starts with a dash"},
+		{in: "ext::sh -c touch% /tmp/pwned", err: "spaces or control characters"},
+		{in: "ext::sh", err: "transport helper"},
+		{in: "fd::17", err: "transport helper"},
+		{in: "http://git.example.com/a", err: `scheme "http" not allowed`},
+		{in: "file:///srv/git/a", err: `scheme "file" not allowed`},
+		{in: "https://u:secret@git.example.com/a", err: "credentials in URLs are not allowed"},
+		{in: "https://git.example.com/a?x=1", err: "query or fragment"},
+		{in: "ssh://-oProxyCommand=x/a", err: "bad host"},
+		{in: "-host:a", err: "starts with a dash"},
+		{in: "git@-oProxyCommand=x:a", err: "bad host"},
+		{in: "https://git.example.com/a\nb", err: "control characters"},
+	} {
+		got, err := NormalizeRepo(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("NormalizeRepo(%q) = %q, %v; want error %q", tc.in, got, err, tc.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("NormalizeRepo(%q) error leaks the password: %v", tc.in, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("NormalizeRepo(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k.asc")
+	os.WriteFile(key, []byte("key"), 0o644)
+	for _, tc := range []struct{ yaml, err string }{
+		{yaml: "", err: ""},
+		{yaml: "repositories:\n  - url: https://g.example/a\n    modules: [a.example/x]\n", err: ""},
+		{yaml: "repositories:\n  - modules: [a.example/x]\n", err: "repositories[0].url: required"},
+		{yaml: "repositories:\n  - url: https://g.example/a\n", err: "repositories[0].modules: required"},
+		{yaml: "repositories:\n  - url: https://g.example/a\n    modules: ['a,b']\n", err: "with a comma"},
+		{yaml: "repositories:\n  - url: https://g.example/a\n    modules: ['a//b']\n", err: "empty path element"},
+		{yaml: "repositories:\n  - url: https://g.example/a\n    modules: ['a/[']\n", err: "syntax error in pattern"},
+		{yaml: "repositories:\n  - url: https://g.example/[\n    modules: [a]\n", err: "bad pattern"},
+		{yaml: "signers:\n  - modules: [a]\n    openpgp_keys: [" + key + "]\n", err: "signers[0].name: required"},
+		{yaml: "signers:\n  - name: a\n    openpgp_keys: [" + key + "]\n", err: "signers[0].modules: required"},
+		{yaml: "signers:\n  - name: a\n    modules: [a]\n", err: "signers[0]: needs openpgp_keys or ssh_allowed_signers"},
+		{yaml: "signers:\n  - name: a\n    modules: [a]\n    openpgp_keys: [" + key + "]\n  - name: a\n    modules: [a]\n    openpgp_keys: [" + key + "]\n", err: `signers[1].name: "a" is used twice`},
+		{yaml: "signers:\n  - name: a\n    modules: [a]\n    ssh_allowed_signers: " + dir + "\n", err: "not a regular file"},
+		{yaml: "git:\n  timeout: -1s\n", err: "git.timeout: must not be negative"},
+	} {
+		c, err := Parse([]byte(tc.yaml))
+		if err == nil {
+			err = c.WithDefaults().Validate()
+		}
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("config\n%s\ngot error %v, want %q", tc.yaml, err, tc.err)
+		}
+	}
+}
+
+func TestParseStrict(t *testing.T) {
+	for _, tc := range []struct{ yaml, err string }{
+		{"repositorie: []\n", "line 1: field repositorie not found"},
+		{"server:\n  listen: a\n  listen: b\n", `mapping key "listen" already defined`},
+		{"git:\n  timeout: soon\n", "cannot unmarshal"},
+		{"a: 1\n---\nb: 2\n", "field a not found"},
+		{"data_dir: x\n---\ndata_dir: y\n", "more than one YAML document"},
+	} {
+		if _, err := Parse([]byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("Parse(%q) error %v, want %q", tc.yaml, err, tc.err)
+		}
+	}
+}
+
+// The example in examples/ is the README's reference: it must parse
+// strictly, and validate once its key files exist.
+func TestExampleConfig(t *testing.T) {
+	data, err := os.ReadFile("../examples/modgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "keys"), 0o755)
+	for _, k := range []string{"release-team.asc", "allowed_signers", "revoked_keys", "tools_allowed_signers"} {
+		os.WriteFile(filepath.Join(dir, "keys", k), nil, 0o644)
+	}
+	name := filepath.Join(dir, "modgate.yaml")
+	os.WriteFile(name, data, 0o644)
+	c, err := Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Dir != filepath.Join(dir, "data", "store") || c.Server.Listen != "127.0.0.1:8080" {
+		t.Errorf("defaults: %+v", c)
+	}
+	if r := c.RepositoryFor("https://git.corp.example/platform/api"); r == nil || !MatchModule(r.Modules, "corp.example/platform/api") {
+		t.Errorf("platform repository not matched: %+v", r)
+	}
+	if r := c.RepositoryFor("https://git.corp.example/platform/api/sub"); r != nil {
+		t.Errorf("pattern crossed a path element: %+v", r)
+	}
+	if r := c.RepositoryFor("/srv/git/hello"); r == nil || MatchModule(r.Modules, "corp.example/other") {
+		t.Errorf("local repository: %+v", r)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	if data, err := os.ReadFile("../examples/modgate.yaml"); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte("repositories:\n  - url: https://g.example/a\n    modules: [a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			return
+		}
+		_ = c.WithDefaults().Validate()
+		for _, r := range c.Repositories {
+			NormalizeRepo(r.URL)
+		}
+	})
+}
+
+func FuzzNormalizeRepo(f *testing.F) {
+	for _, s := range []string{"https://g.example/a", "git@g:a", "/a/b", "ext::x", "-x", "ssh://h/a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := NormalizeRepo(s)
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(n, "-") || strings.Contains(n, "::") {
+			t.Fatalf("NormalizeRepo(%q) = %q: git would read it as an option or helper", s, n)
+		}
+		if n2, err := NormalizeRepo(n); err != nil || n2 != n {
+			t.Fatalf("not idempotent: %q -> %q -> %q, %v", s, n, n2, err)
+		}
+	})
+}
