@@ -1,0 +1,237 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/mod/module"
+
+	"github.com/modgate/modgate/config"
+	"github.com/modgate/modgate/mirror"
+	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/verifiers/tagsig"
+)
+
+// Store is where admitted versions are published. Implementations must be
+// safe for concurrent use, by several processes sharing one store.
+type Store interface {
+	// Lookup returns the hashes of a published version, or an error
+	// satisfying errors.Is(err, fs.ErrNotExist) when it is not published.
+	Lookup(ctx context.Context, m module.Version) (*store.Published, error)
+	// Publish makes v visible atomically: when it returns nil, every file of
+	// the version is durable and listed. It never overwrites: publishing a
+	// version that exists with the same hashes returns (false, nil) and
+	// completes a listing a crash interrupted; with different hashes it
+	// returns an error satisfying errors.Is(err, store.ErrConflict).
+	Publish(ctx context.Context, v *store.Version) (created bool, err error)
+}
+
+// Mirror is the local copy of a repository that the stages read from.
+type Mirror interface {
+	// FetchTag brings refs/tags/<tag> from the remote; mirror.ErrNotFound
+	// when the remote has no such tag.
+	FetchTag(ctx context.Context, tag string) error
+	ReadTag(ctx context.Context, tag string) (*mirror.Tag, error)
+	// ReadFile returns file at commit; mirror.ErrNotFound when absent.
+	ReadFile(ctx context.Context, commit, file string, limit int64) ([]byte, error)
+	// TreeSize is the total blob size under dir at commit.
+	TreeSize(ctx context.Context, commit, dir string) (int64, error)
+	// Dir is the work-tree root that zip.CreateFromVCS reads.
+	Dir() string
+}
+
+// Stage is one step of an admission.
+type Stage struct {
+	Name string
+	Run  func(ctx context.Context, j *Job) error
+	// Independent marks a check whose results later stages do not need:
+	// when it rejects, the checks after it still run, so that the verdict
+	// lists every failed check, not only the first.
+	Independent bool
+	// Effect marks a stage with side effects (publish): it runs only when
+	// every stage before it passed.
+	Effect bool
+}
+
+// Pipeline runs admissions. It is safe for concurrent use.
+type Pipeline struct {
+	cfg      *config.Config
+	store    Store
+	keyrings []signerGroup
+	log      *slog.Logger
+	tmpDir   string
+	stages   []Stage
+
+	// Now is the clock used for key validity; tests set it.
+	Now func() time.Time
+	// OpenMirror returns the mirror of a normalized repository; tests replace
+	// it to inject faults.
+	OpenMirror func(ctx context.Context, repo string) (Mirror, error)
+}
+
+type signerGroup struct {
+	name     string
+	patterns []string
+	ring     *tagsig.Keyring
+}
+
+// New builds a pipeline from a validated configuration. It reads every key
+// file once, here, so that a bad key is a start-up error, not a rejection.
+func New(cfg *config.Config, st Store, log *slog.Logger) (*Pipeline, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Pipeline{cfg: cfg, store: st, log: log, Now: time.Now,
+		tmpDir: filepath.Join(cfg.DataDir, "tmp")}
+	if err := os.MkdirAll(p.tmpDir, 0o755); err != nil {
+		return nil, err
+	}
+	for i, s := range cfg.Signers {
+		ring, err := loadKeyring(s)
+		if err != nil {
+			return nil, fmt.Errorf("signers[%d] (%s): %w", i, s.Name, err)
+		}
+		p.keyrings = append(p.keyrings, signerGroup{name: s.Name, patterns: s.Modules, ring: ring})
+	}
+	git := mirror.Git{Binary: cfg.Git.Binary, Timeout: cfg.Git.Timeout}
+	mirrors := filepath.Join(cfg.DataDir, "git")
+	p.OpenMirror = func(ctx context.Context, repo string) (Mirror, error) {
+		return mirror.Open(ctx, git, mirrors, repo, config.Scheme(repo))
+	}
+	p.stages = []Stage{
+		{Name: "fetch", Run: p.fetch},
+		{Name: "identify", Run: p.identify},
+		{Name: "tag-signature", Run: p.verifySignature, Independent: true},
+		{Name: "module-zip", Run: p.buildZip},
+		{Name: "immutability", Run: p.checkImmutable},
+		{Name: "publish", Run: p.publish, Effect: true},
+	}
+	return p, nil
+}
+
+func loadKeyring(s config.Signer) (*tagsig.Keyring, error) {
+	ring := tagsig.NewKeyring(s.Name)
+	for _, f := range s.OpenPGPKeys {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		if err := ring.AddOpenPGP(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	if s.SSHAllowedSigners != "" {
+		data, err := os.ReadFile(s.SSHAllowedSigners)
+		if err != nil {
+			return nil, err
+		}
+		if err := ring.AddAllowedSigners(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.SSHAllowedSigners, err)
+		}
+	}
+	if s.SSHRevokedKeys != "" {
+		data, err := os.ReadFile(s.SSHRevokedKeys)
+		if err != nil {
+			return nil, err
+		}
+		if err := ring.AddSSHRevoked(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.SSHRevokedKeys, err)
+		}
+	}
+	return ring, nil
+}
+
+// Stages lists the stage names in order.
+func (p *Pipeline) Stages() []string {
+	var names []string
+	for _, s := range p.stages {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// Admit runs every stage for req and returns the verdict. It never panics
+// on hostile input and never returns a nil verdict.
+func (p *Pipeline) Admit(ctx context.Context, req Request) *Verdict {
+	start := time.Now()
+	j := &Job{Request: req}
+	v := &Verdict{Repo: req.Repo, Tag: req.Tag, EventID: req.EventID, Started: start.UTC()}
+	defer func() {
+		if j.ZipFile != "" {
+			os.Remove(j.ZipFile)
+		}
+	}()
+	log := p.log.With("event_id", req.EventID, "repo", req.Repo, "tag", req.Tag)
+
+	rejected, stopped := false, false
+	var transient bool
+	for _, s := range p.stages {
+		if stopped || (rejected && s.Effect) {
+			v.Stages = append(v.Stages, StageResult{Name: s.Name, Status: "skipped"})
+			continue
+		}
+		t0 := time.Now()
+		err := runStage(ctx, s, j)
+		r := StageResult{Name: s.Name, Status: "ok", DurationMS: ms(time.Since(t0))}
+		if err != nil {
+			var rej *rejection
+			prob := Problem{Check: s.Name, Reason: oneLine(err.Error())}
+			if errors.As(err, &rej) {
+				r.Status, prob.Security = "rejected", rej.security
+				rejected = true
+				stopped = !s.Independent
+			} else {
+				r.Status, prob.Transient = "error", true
+				transient, stopped = true, true
+			}
+			r.Detail = prob.Reason
+			v.Problems = append(v.Problems, prob)
+			log.Warn("stage failed", "stage", s.Name, "status", r.Status, "security", prob.Security, "reason", prob.Reason)
+		}
+		v.Stages = append(v.Stages, r)
+	}
+
+	v.Module, v.Version = j.Module.Path, j.Module.Version
+	v.TagID, v.Commit, v.Subdir, v.Signer = j.TagID, j.Commit, j.Subdir, j.Signer
+	if !j.TagTime.IsZero() {
+		t := j.TagTime.UTC()
+		v.TagTime = &t
+	}
+	if j.ZipHash != "" {
+		v.Hashes = &Hashes{Zip: j.ZipHash, Mod: j.ModHash}
+	}
+	switch {
+	case rejected:
+		v.Result = Rejected
+	case transient:
+		v.Result = Errored
+	case j.AlreadyPublished && !j.Published:
+		v.Result = Duplicate
+	default:
+		v.Result = Admitted
+	}
+	v.DurationMS = ms(time.Since(start))
+	log.Info("admission", "result", v.Result, "module", v.Module, "version", v.Version, "duration_ms", v.DurationMS)
+	return v
+}
+
+// runStage runs one stage, turning a panic into a transient error so that a
+// bug in one check cannot take down a worker, and never into an admission.
+func runStage(ctx context.Context, s Stage, j *Job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error in stage %s: %v", s.Name, r)
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.Run(ctx, j)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,267 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	modzip "golang.org/x/mod/zip"
+
+	"github.com/modgate/modgate/config"
+	"github.com/modgate/modgate/internal/testrepo"
+	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/verifiers/tagsig"
+)
+
+// fixture is a real repository with signed tags, a configuration that
+// allows it, and a pipeline over a real file store.
+type fixture struct {
+	repo  *testrepo.Repo
+	cfg   *config.Config
+	store *store.Dir
+	p     *Pipeline
+}
+
+var sharedKeys *testrepo.Keys
+
+func keys(t testing.TB) *testrepo.Keys {
+	if sharedKeys == nil {
+		dir, err := os.MkdirTemp("", "modgate-keys-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sharedKeys = testrepo.NewKeys(t, dir)
+	}
+	return sharedKeys
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sharedKeys != nil {
+		os.RemoveAll(sharedKeys.Dir)
+	}
+	os.Exit(code)
+}
+
+func newFixture(t testing.TB, modPath string) *fixture {
+	t.Helper()
+	testrepo.Require(t)
+	k := keys(t)
+	dir := t.TempDir()
+	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
+	r.Module("", modPath)
+	r.Commit("v1")
+	cfg := &config.Config{
+		DataDir:      filepath.Join(dir, "data"),
+		Repositories: []config.Repository{{URL: r.Dir, Modules: []string{modPath}}},
+		Signers: []config.Signer{{
+			Name: "release-team", Modules: []string{modPath},
+			OpenPGPKeys: []string{k.GPGPublic}, SSHAllowedSigners: k.AllowedSigners,
+		}},
+	}
+	cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(cfg.Store.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{repo: r, cfg: cfg, store: st, p: p}
+}
+
+func (f *fixture) admit(tag string) *Verdict {
+	return f.p.Admit(context.Background(), Request{Repo: f.repo.Dir, Tag: tag})
+}
+
+func TestAdmitVerdict(t *testing.T) {
+	f := newFixture(t, "corp.example/verdict")
+	f.repo.TagGPG("v1.0.0")
+	v := f.admit("v1.0.0")
+	if v.Result != Admitted {
+		t.Fatalf("result %s, problems %v", v.Result, v.Lines())
+	}
+	if v.Module != "corp.example/verdict" || v.Version != "v1.0.0" || len(v.Commit) != 40 || v.TagTime == nil {
+		t.Errorf("verdict coordinates: %+v", v)
+	}
+	if v.Signer == nil || v.Signer.Type != "openpgp" || v.Signer.Fingerprint == "" {
+		t.Errorf("signer: %+v", v.Signer)
+	}
+	if v.Hashes == nil || !strings.HasPrefix(v.Hashes.Zip, "h1:") || !strings.HasPrefix(v.Hashes.Mod, "h1:") {
+		t.Errorf("hashes: %+v", v.Hashes)
+	}
+	if got, want := len(v.Stages), len(f.p.Stages()); got != want {
+		t.Fatalf("%d stage results, want %d", got, want)
+	}
+	for _, s := range v.Stages {
+		if s.Status != "ok" {
+			t.Errorf("stage %s: %s %s", s.Name, s.Status, s.Detail)
+		}
+	}
+	pub, err := f.store.Lookup(context.Background(), moduleVersion(v))
+	if err != nil || pub.ZipHash != v.Hashes.Zip || pub.ModHash != v.Hashes.Mod {
+		t.Fatalf("store has %+v, %v; verdict %+v", pub, err, v.Hashes)
+	}
+	if again := f.admit("v1.0.0"); again.Result != Duplicate {
+		t.Errorf("second admission: %s %v", again.Result, again.Lines())
+	}
+}
+
+// A signed tag object re-attached under another ref name vouches for a
+// different release: a security rejection.
+func TestTagObjectUnderAnotherName(t *testing.T) {
+	f := newFixture(t, "corp.example/replay")
+	f.repo.TagGPG("v1.0.0")
+	obj := strings.TrimSpace(f.repo.Git("rev-parse", "refs/tags/v1.0.0"))
+	f.repo.Git("update-ref", "refs/tags/v1.0.1", obj)
+	v := f.admit("v1.0.1")
+	if v.Result != Rejected || len(v.Problems) != 1 || !v.Problems[0].Security || v.Problems[0].Check != "identify" {
+		t.Fatalf("got %s %+v", v.Result, v.Problems)
+	}
+	if !strings.Contains(v.Problems[0].Reason, `tag object is named "v1.0.0" but was found at refs/tags/v1.0.1`) {
+		t.Errorf("reason: %s", v.Problems[0].Reason)
+	}
+}
+
+// When the signature fails, the independent checks after it still run, so
+// the verdict lists every failed check; publish does not run.
+func TestAllFailedChecksReported(t *testing.T) {
+	f := newFixture(t, "corp.example/many")
+	f.repo.Write(map[string]string{"a.go": "package many\n", "A.go": "package many\n"})
+	f.repo.Commit("collision")
+	f.repo.Git("tag", "-a", "-m", "unsigned", "v1.0.0")
+	v := f.admit("v1.0.0")
+	var checks []string
+	for _, p := range v.Problems {
+		checks = append(checks, p.Check)
+	}
+	if v.Result != Rejected || strings.Join(checks, ",") != "tag-signature,module-zip" {
+		t.Fatalf("result %s, failed checks %v: %v", v.Result, checks, v.Lines())
+	}
+	if !strings.Contains(v.Problems[0].Reason, tagsig.ErrUnsigned.Error()) ||
+		!strings.Contains(v.Problems[1].Reason, "case-insensitive file name collision") {
+		t.Errorf("reasons: %v", v.Lines())
+	}
+	last := v.Stages[len(v.Stages)-1]
+	if last.Name != "publish" || last.Status != "skipped" {
+		t.Errorf("publish stage: %+v", last)
+	}
+}
+
+// faultMirror wraps a real mirror and fails on command.
+type faultMirror struct {
+	Mirror
+	fetchErr error
+	treeSize int64
+	panicOn  string
+}
+
+func (m *faultMirror) FetchTag(ctx context.Context, tag string) error {
+	if m.fetchErr != nil {
+		return m.fetchErr
+	}
+	return m.Mirror.FetchTag(ctx, tag)
+}
+
+func (m *faultMirror) TreeSize(ctx context.Context, commit, dir string) (int64, error) {
+	if m.treeSize != 0 {
+		return m.treeSize, nil
+	}
+	return m.Mirror.TreeSize(ctx, commit, dir)
+}
+
+func (m *faultMirror) ReadFile(ctx context.Context, commit, file string, limit int64) ([]byte, error) {
+	if m.panicOn == "ReadFile" {
+		panic("injected")
+	}
+	return m.Mirror.ReadFile(ctx, commit, file, limit)
+}
+
+func (f *fixture) inject(fm *faultMirror) {
+	open := f.p.OpenMirror
+	f.p.OpenMirror = func(ctx context.Context, repo string) (Mirror, error) {
+		m, err := open(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		fm.Mirror = m
+		return fm, nil
+	}
+}
+
+func TestFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fm        faultMirror
+		result    Result
+		check     string
+		reason    string
+		transient bool
+	}{
+		{"network failure is transient", faultMirror{fetchErr: errors.New("connection reset by peer")},
+			Errored, "fetch", "connection reset by peer", true},
+		{"oversized tree is refused before zipping", faultMirror{treeSize: modzip.MaxZipFile + 1},
+			Rejected, "module-zip", "over the 524288000-byte module limit", false},
+		{"a panicking stage is an error, never an admission", faultMirror{panicOn: "ReadFile"},
+			Errored, "identify", "internal error in stage identify: injected", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, "corp.example/fault")
+			f.repo.TagGPG("v1.0.0")
+			fm := tc.fm
+			f.inject(&fm)
+			v := f.admit("v1.0.0")
+			if v.Result != tc.result || len(v.Problems) != 1 {
+				t.Fatalf("result %s, problems %+v", v.Result, v.Problems)
+			}
+			p := v.Problems[0]
+			if p.Check != tc.check || p.Transient != tc.transient || !strings.Contains(p.Reason, tc.reason) {
+				t.Errorf("problem %+v", p)
+			}
+			if _, err := os.Stat(filepath.Join(f.cfg.Store.Dir, "corp.example")); !os.IsNotExist(err) {
+				t.Errorf("something was published: %v", err)
+			}
+		})
+	}
+}
+
+// BenchmarkAdmit admits a module of a few hundred files, signed with ssh,
+// into a fresh store each time, and reports the mean time of each stage.
+func BenchmarkAdmit(b *testing.B) {
+	f := newFixture(b, "corp.example/bench")
+	files := map[string]string{}
+	for i := range 300 {
+		files[fmt.Sprintf("pkg%02d/file%03d.go", i%20, i)] = fmt.Sprintf("package pkg%02d\n\n// F%d is generated.\nfunc F%d() int { return %d }\n%s",
+			i%20, i, i, i, strings.Repeat("// padding line for a realistic file size\n", 40))
+	}
+	f.repo.Write(files)
+	f.repo.Commit("300 files")
+	f.repo.TagSSH("v1.0.0")
+	stageTotals := map[string]float64{}
+	b.ResetTimer()
+	for i := range b.N {
+		st, err := store.Open(filepath.Join(b.TempDir(), fmt.Sprint(i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.p.store = st
+		v := f.admit("v1.0.0")
+		if v.Result != Admitted {
+			b.Fatalf("%s: %v", v.Result, v.Lines())
+		}
+		for _, s := range v.Stages {
+			stageTotals[s.Name] += s.DurationMS
+		}
+	}
+	for name, total := range stageTotals {
+		b.ReportMetric(total/float64(b.N), name+"-ms")
+	}
+}
