@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/modgate/modgate/pipeline"
+	"github.com/modgate/modgate/store"
+)
+
+func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admit", stderr)
+	cfgFile := fs.String("config", "", "configuration `file` (required)")
+	repo := fs.String("repo", "", "repository URL or local path, as allowed by the configuration")
+	tag := fs.String("tag", "", "tag to admit, e.g. v1.2.3 or sub/dir/v1.2.3")
+	asJSON := fs.Bool("json", false, "print the verdict as JSON on stdout")
+	verbose := fs.Bool("v", false, "log each stage to stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *cfgFile == "" || *repo == "" || *tag == "" {
+		return usageErr("admit: --config, --repo and --tag are required")
+	}
+	cfg, err := loadConfig(*cfgFile)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.Store.Dir)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelError + 1 // problems are printed as lines below
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	p, err := pipeline.New(cfg, st, newLogger(stderr, level))
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("config: %w", err)}
+	}
+	v := p.Admit(ctx, pipeline.Request{Repo: *repo, Tag: *tag, Source: "cli"})
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	}
+	for _, line := range v.Lines() {
+		fmt.Fprintln(stderr, line)
+	}
+	switch v.Result {
+	case pipeline.Admitted, pipeline.Duplicate:
+		if !*asJSON {
+			fmt.Fprintf(stdout, "%s %s@%s %s\n", v.Result, v.Module, v.Version, v.Hashes.Zip)
+		}
+		return nil
+	case pipeline.Rejected:
+		return &exitError{code: 1}
+	default:
+		return &exitError{code: 2}
+	}
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/modgate/modgate/internal/testrepo"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"modgate": main,
+	})
+}
+
+// TestScripts runs every scenario in testdata/script: real git, real gpg and
+// ssh-keygen signatures, the real go command against `modgate serve`.
+func TestScripts(t *testing.T) {
+	testrepo.Require(t)
+	keys := testrepo.NewKeys(t, t.TempDir())
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			return setupScript(env, keys)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitfor": cmdWaitFor,
+		},
+	})
+}
+
+// setupScript gives each script copies of the keys under $WORK/keys, a git
+// configuration that signs with them, an isolated go environment, and a
+// free port in $PORT for `modgate serve`.
+func setupScript(env *testscript.Env, k *testrepo.Keys) error {
+	kd := filepath.Join(env.WorkDir, "keys")
+	if err := os.MkdirAll(kd, 0o700); err != nil {
+		return err
+	}
+	for _, f := range []string{k.GPGPublic, k.AllowedSigners, k.SSHKey, k.SSHKey + ".pub"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(kd, filepath.Base(f)), data, 0o600); err != nil {
+			return err
+		}
+	}
+	gitconfig := filepath.Join(env.WorkDir, ".gitconfig")
+	err := os.WriteFile(gitconfig, []byte(fmt.Sprintf(`[user]
+	name = Rel Eng
+	email = releng@example.com
+	signingkey = %s
+[init]
+	defaultBranch = main
+[tag]
+	gpgSign = false
+`, k.GPGFingerprint)), 0o644)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	home := filepath.Join(env.WorkDir, "home")
+	for _, kv := range [][2]string{
+		{"HOME", home},
+		{"GNUPGHOME", k.GNUPGHome},
+		{"GIT_CONFIG_GLOBAL", gitconfig},
+		{"GIT_CONFIG_NOSYSTEM", "1"},
+		{"SSHKEY", filepath.Join(kd, filepath.Base(k.SSHKey))},
+		{"PORT", fmt.Sprint(port)},
+		{"GOPATH", filepath.Join(env.WorkDir, "gopath")},
+		{"GOMODCACHE", filepath.Join(env.WorkDir, "modcache")},
+		{"GOCACHE", goCache()},
+		{"GOFLAGS", "-modcacherw"},
+		{"GOTOOLCHAIN", "local"},
+		{"GOPROXY", "off"},
+		{"GOSUMDB", "off"},
+		{"GONOSUMDB", ""},
+		{"GOPRIVATE", ""},
+		{"GONOPROXY", ""},
+	} {
+		env.Setenv(kv[0], kv[1])
+	}
+	return os.MkdirAll(home, 0o755)
+}
+
+// goCache shares the build cache between scripts: building the test
+// program from scratch in every script would dominate the run time.
+func goCache() string {
+	if c := os.Getenv("GOCACHE"); c != "" {
+		return c
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "modgate-gocache")
+	}
+	return filepath.Join(dir, "go-build")
+}
+
+// waitfor URL: wait up to 20 s for URL to answer 200.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitfor URL")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(args[0])
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				if neg {
+					ts.Fatalf("%s answered 200", args[0])
+				}
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !neg {
+		ts.Fatalf("%s did not answer 200 within 20s", args[0])
+	}
+}
+
+var _ = strings.TrimSpace
