@@ -1,0 +1,105 @@
+package tagsig
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
+)
+
+// pgpConfig makes go-crypto produce what gpg 2.2 reads: v4 keys, legacy
+// EdDSA over Curve25519, with the clock set to at.
+func pgpConfig(at time.Time, lifetime uint32) *packet.Config {
+	return &packet.Config{
+		Algorithm:       packet.PubKeyAlgoEdDSA,
+		Curve:           packet.Curve25519,
+		DefaultHash:     0, // SHA-256
+		Time:            func() time.Time { return at },
+		KeyLifetimeSecs: lifetime,
+	}
+}
+
+// newPGPEntity creates an OpenPGP key created at created, expiring after
+// lifetime seconds (0: never).
+func newPGPEntity(tb testing.TB, name, email string, created time.Time, lifetime uint32) *openpgp.Entity {
+	tb.Helper()
+	e, err := openpgp.NewEntity(name, "", email, pgpConfig(created, lifetime))
+	if err != nil {
+		tb.Fatalf("NewEntity: %v", err)
+	}
+	return e
+}
+
+// armoredPublic exports e's public key like `gpg --export --armor`.
+func armoredPublic(tb testing.TB, e *openpgp.Entity) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, "PGP PUBLIC KEY BLOCK", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := e.Serialize(w); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes()
+}
+
+// pgpSign makes an armored detached signature over payload at time at, in
+// binary mode or, with text, in text mode.
+func pgpSign(tb testing.TB, e *openpgp.Entity, payload []byte, at time.Time, text bool) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	sign := openpgp.ArmoredDetachSign
+	if text {
+		sign = openpgp.ArmoredDetachSignText
+	}
+	if err := sign(&buf, e, bytes.NewReader(payload), pgpConfig(at, 0)); err != nil {
+		tb.Fatalf("sign: %v", err)
+	}
+	if !bytes.HasSuffix(buf.Bytes(), []byte("\n")) {
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes()
+}
+
+// newSSHKey returns an ed25519 ssh signer and its authorized_keys line.
+func newSSHKey(tb testing.TB) (ssh.Signer, string) {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(s.PublicKey())))
+}
+
+// sshSign makes an armored SSHSIG over payload as `ssh-keygen -Y sign`.
+func sshSign(tb testing.TB, s ssh.Signer, payload []byte, namespace string) []byte {
+	tb.Helper()
+	sig, err := sshsig.Sign(bytes.NewReader(payload), s, sshsig.HashSHA512, namespace)
+	if err != nil {
+		tb.Fatalf("sshsig.Sign: %v", err)
+	}
+	return sshsig.Armor(sig)
+}
+
+// tagPayload builds the unsigned part of a tag object.
+func tagPayload(object, name, tagger string, when time.Time, msg string) []byte {
+	return fmt.Appendf(nil, "object %s\ntype commit\ntag %s\ntagger %s %d +0000\n\n%s",
+		object, name, tagger, when.Unix(), msg)
+}
