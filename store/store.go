@@ -1,0 +1,213 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/mod/module"
+	modzip "golang.org/x/mod/zip"
+)
+
+// A Version is one module version to publish, already built and verified by
+// the caller. Publish checks it again before anything becomes visible.
+type Version struct {
+	Module  module.Version    // canonical semver; refused otherwise
+	Info    []byte            // exact .info JSON; its "Version" must equal Module.Version
+	Mod     []byte            // exact go.mod; must declare Module.Path and match the zip's go.mod
+	ZipFile string            // module zip on local disk; the store copies it
+	ZipHash string            // "h1:" hash of that zip (dirhash.HashZip with dirhash.Hash1)
+	Docs    map[string][]byte // extra documents by suffix; see IsDoc
+}
+
+// Published describes a published version.
+type Published struct {
+	ZipHash string // "h1:" hash of the .zip, the go.sum line for the module
+	ModHash string // "h1:" hash of the .mod, the go.sum "/go.mod" line
+	Info    []byte // the .info JSON
+}
+
+// Size bounds. Files beyond them are refused when publishing and reported as
+// ErrCorrupt when reading, so a damaged or hostile store cannot make a
+// reader allocate without limit.
+const (
+	maxInfo = 1 << 20
+	maxDoc  = 64 << 20
+	maxList = 16 << 20
+	maxHash = 256
+)
+
+// lockName is the flock file. Module path elements cannot start with a dot,
+// so no module can collide with it; the same holds for tmpPrefix.
+const (
+	lockName  = ".modgate.lock"
+	tmpPrefix = ".tmp-"
+)
+
+// A Dir is a proxy store rooted at a directory.
+type Dir struct {
+	root string
+	// sem admits one publisher of this Dir at a time, with a context; the
+	// flock then excludes other Dirs and other processes.
+	sem chan struct{}
+	// testHookAfter, when set, runs after each publish step and stops the
+	// publish with its error, as a crash there would.
+	testHookAfter func(step string) error
+}
+
+// Open returns the store rooted at root, creating the directory if needed.
+func Open(root string) (*Dir, error) {
+	if root == "" {
+		return nil, errors.New("store: empty root")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("store: %s is not a directory", abs)
+	}
+	return &Dir{root: abs, sem: make(chan struct{}, 1)}, nil
+}
+
+// Root returns the absolute path of the store's root directory.
+func (d *Dir) Root() string { return d.root }
+
+// Lookup returns the hashes and info of a published version. If the version
+// is not published, the error satisfies errors.Is(err, fs.ErrNotExist).
+func (d *Dir) Lookup(ctx context.Context, m module.Version) (*Published, error) {
+	if err := checkModule(m); err != nil {
+		return nil, err
+	}
+	loc, err := d.locate(m)
+	if err != nil {
+		return nil, versionError(m, err)
+	}
+	p, err := loc.lookup()
+	if err != nil {
+		return nil, versionError(m, err)
+	}
+	return p, nil
+}
+
+// OpenFile opens one file of a published version for reading. suffix is
+// ".info", ".mod", ".zip", ".ziphash" or a document suffix (IsDoc). If the
+// version is not published, or has no such document, the error satisfies
+// errors.Is(err, fs.ErrNotExist): files left by an interrupted publish are
+// never handed out. A published version lacking .mod, .zip or .ziphash is
+// ErrCorrupt.
+func (d *Dir) OpenFile(ctx context.Context, m module.Version, suffix string) (*os.File, error) {
+	if !isFileSuffix(suffix) {
+		return nil, invalid(m, "unknown file suffix %q", suffix)
+	}
+	if err := checkModule(m); err != nil {
+		return nil, err
+	}
+	loc, err := d.locate(m)
+	if err != nil {
+		return nil, versionError(m, err)
+	}
+	if suffix != suffixInfo {
+		if _, err := os.Lstat(loc.file(suffixInfo)); err != nil {
+			return nil, versionError(m, err)
+		}
+	}
+	f, err := os.Open(loc.file(suffix))
+	if err != nil {
+		if suffix != suffixInfo && !IsDoc(suffix) && errors.Is(err, fs.ErrNotExist) {
+			// Every published version has these; "not found" would be a lie.
+			err = fmt.Errorf("%w: published version: %v", ErrCorrupt, err)
+		}
+		return nil, versionError(m, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, loc.file(suffix))
+	}
+	if err != nil {
+		f.Close()
+		return nil, versionError(m, err)
+	}
+	return f, nil
+}
+
+// Versions returns the versions in path's @v/list, in semver order. If the
+// module has no list, the error satisfies errors.Is(err, fs.ErrNotExist).
+func (d *Dir) Versions(ctx context.Context, path string) ([]string, error) {
+	if err := module.CheckPath(path); err != nil {
+		return nil, &module.ModuleError{Path: path, Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
+	}
+	dir, err := d.moduleDir(path)
+	if err != nil {
+		return nil, &module.ModuleError{Path: path, Err: err}
+	}
+	vs, err := readList(filepath.Join(dir, "list"), path)
+	if err != nil {
+		return nil, &module.ModuleError{Path: path, Err: err}
+	}
+	return vs, nil
+}
+
+// lookup reads the published version at loc. Only a missing .info means
+// "not published"; any other missing file is corruption.
+func (loc location) lookup() (*Published, error) {
+	info, err := readFile(loc.file(suffixInfo), maxInfo)
+	if err != nil {
+		return nil, err
+	}
+	zh, err := readFile(loc.file(suffixZipHash), maxHash)
+	if err != nil {
+		return nil, fmt.Errorf("%w: published version: %v", ErrCorrupt, err)
+	}
+	mod, err := readFile(loc.file(suffixMod), modzip.MaxGoMod)
+	if err != nil {
+		return nil, fmt.Errorf("%w: published version: %v", ErrCorrupt, err)
+	}
+	mh, err := modHash(mod)
+	if err != nil {
+		return nil, err
+	}
+	return &Published{ZipHash: string(bytes.TrimRight(zh, "\r\n ")), ModHash: mh, Info: info}, nil
+}
+
+// readFile reads at most limit bytes of name; a longer file is ErrCorrupt.
+func readFile(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrCorrupt, name, limit)
+	}
+	return data, nil
+}
+
+// exists reports whether name exists; errors other than "does not exist"
+// are returned, so that an unreadable store is not mistaken for an empty one.
+func exists(name string) (bool, error) {
+	_, err := os.Lstat(name)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return false, err
+}
