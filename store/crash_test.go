@@ -20,13 +20,15 @@ var errCrash = errors.New("crash")
 // or complete, and a second Publish (a redelivered job, in a new process)
 // finishes it.
 func TestCrashAtEachStep(t *testing.T) {
-	steps := []string{"zip", "ziphash", "mod", "doc" + store.DocSPDX, "doc" + store.DocSPDXSig, "info", "list"}
+	steps := []string{"zip", "ziphash", "mod", "doc" + store.DocSPDX, "doc" + store.DocSPDXSig, "info", "record", "list"}
 	for i, step := range steps {
 		t.Run(step, func(t *testing.T) {
 			ctx := context.Background()
 			d := openStore(t)
 			v := newVersion(t, hello)
 			v.Docs = map[string][]byte{store.DocSPDX: []byte("sbom"), store.DocSPDXSig: []byte("sig")}
+			recorded := 0 // appends to a stand-in checksum log
+			v.Record = func(context.Context) error { recorded++; return nil }
 			var ran []string
 			store.SetTestHookAfter(d, func(s string) error {
 				ran = append(ran, s)
@@ -63,6 +65,9 @@ func TestCrashAtEachStep(t *testing.T) {
 			if slices.Contains(listed, hello.Version) != (step == "list") {
 				t.Errorf("after crash at %s, list = %v", step, listed)
 			}
+			if wantRecorded := i >= slices.Index(steps, "record"); (recorded > 0) != wantRecorded {
+				t.Errorf("after crash at %s, recorded %d times", step, recorded)
+			}
 
 			// A new process finishes the job.
 			before := snapshot(t, d.Root())
@@ -87,6 +92,9 @@ func TestCrashAtEachStep(t *testing.T) {
 				t.Errorf("second Publish created = %v, want %v", created, !infoWritten)
 			}
 			checkComplete(t, d2, v)
+			if recorded == 0 {
+				t.Errorf("second Publish listed the version without recording it")
+			}
 			listed, _ = d2.Versions(ctx, hello.Path)
 			if !slices.Equal(listed, []string{hello.Version}) {
 				t.Errorf("list after second Publish = %v", listed)

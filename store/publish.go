@@ -61,9 +61,12 @@ func (d *Dir) Publish(ctx context.Context, v *Version) (created bool, err error)
 		return false, versionError(m, err)
 	}
 	if published {
-		return false, d.republish(v, loc, ms)
+		return false, d.republish(ctx, v, loc, ms)
 	}
 	if err := d.write(ctx, v, loc); err != nil {
+		return false, versionError(m, err)
+	}
+	if err := d.record(ctx, v); err != nil {
 		return false, versionError(m, err)
 	}
 	if err := d.addToList(loc, m); err != nil {
@@ -76,7 +79,7 @@ func (d *Dir) Publish(ctx context.Context, v *Version) (created bool, err error)
 }
 
 // republish handles a Publish of a version that is already published.
-func (d *Dir) republish(v *Version, loc location, modSum string) error {
+func (d *Dir) republish(ctx context.Context, v *Version, loc location, modSum string) error {
 	old, err := loc.lookup()
 	if err != nil {
 		return versionError(v.Module, err)
@@ -87,6 +90,9 @@ func (d *Dir) republish(v *Version, loc location, modSum string) error {
 			Old:    *old,
 			New:    Published{ZipHash: v.ZipHash, ModHash: modSum, Info: v.Info},
 		}
+	}
+	if err := d.record(ctx, v); err != nil {
+		return versionError(v.Module, err)
 	}
 	if err := d.addToList(loc, v.Module); err != nil {
 		return versionError(v.Module, err)
@@ -169,6 +175,17 @@ func (d *Dir) writeZip(v *Version, loc location) error {
 		return err
 	}
 	return nil
+}
+
+// record runs v.Record, if any, as its own crash point.
+func (d *Dir) record(ctx context.Context, v *Version) error {
+	if v.Record == nil {
+		return nil
+	}
+	if err := v.Record(ctx); err != nil {
+		return fmt.Errorf("recording in the checksum log: %w", err)
+	}
+	return d.after("record")
 }
 
 // addToList makes sure that m.Version is in the list at loc.
