@@ -43,6 +43,14 @@ type Config struct {
 	// Git configures how repositories are fetched.
 	Git GitConfig `yaml:"git"`
 
+	// ChecksumDB configures modgate's own checksum database, which clients
+	// name in GOSUMDB to verify the private modules modgate publishes.
+	ChecksumDB ChecksumDBConfig `yaml:"checksum_db"`
+
+	// PublicSumDB configures how dependencies on public modules are
+	// verified: against the checksum database the go command would use.
+	PublicSumDB PublicSumDBConfig `yaml:"public_sumdb"`
+
 	// Repositories lists the repositories modgate may fetch, and which module
 	// paths each may publish. A repository not listed is never fetched.
 	Repositories []Repository `yaml:"repositories"`
@@ -71,6 +79,42 @@ type ServerConfig struct {
 	// WriteTimeout bounds writing one response (a large zip on a slow link
 	// needs it generous). Default: 5m.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// ChecksumDBConfig configures modgate's checksum database. It is enabled
+// when a signing key is configured (key_file or key_env); the database's
+// name is the key's name.
+type ChecksumDBConfig struct {
+	// Dir holds the log (append-only, fsynced). Default: "<data_dir>/sumdb".
+	Dir string `yaml:"dir"`
+	// KeyFile is a file holding the note signing key ("PRIVATE+KEY+…"), as
+	// written by `modgate keys generate`. It must not be readable by group
+	// or others.
+	KeyFile string `yaml:"key_file"`
+	// KeyEnv names an environment variable holding the signing key, instead
+	// of KeyFile.
+	KeyEnv string `yaml:"key_env"`
+}
+
+// Enabled reports whether a signing key is configured.
+func (c ChecksumDBConfig) Enabled() bool { return c.KeyFile != "" || c.KeyEnv != "" }
+
+// PublicSumDBConfig configures verification against a public checksum
+// database, reached as the go command reaches it.
+type PublicSumDBConfig struct {
+	// GOPROXY is the proxy list whose /sumdb/<name>/ endpoint is tried first,
+	// as the go command does. Default: `go env GOPROXY`.
+	GOPROXY string `yaml:"goproxy"`
+	// GOSUMDB names the database and its key, as the go command's GOSUMDB.
+	// Default: `go env GOSUMDB`. "off" is refused: public dependencies
+	// would go unverified.
+	GOSUMDB string `yaml:"gosumdb"`
+	// CacheDir caches verified tiles and the last verified tree head, so a
+	// database that forks or rolls back is detected across restarts.
+	// Default: "<data_dir>/sumdb-cache".
+	CacheDir string `yaml:"cache_dir"`
+	// Timeout bounds each request to the database. Default: 30s.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // GitConfig configures the git CLI.
@@ -184,6 +228,18 @@ func (c *Config) WithDefaults() *Config {
 		c.Store.Dir = filepath.Join(c.DataDir, "store")
 	}
 	c.Store.Dir = abs(c.Store.Dir)
+	if c.ChecksumDB.Dir == "" {
+		c.ChecksumDB.Dir = filepath.Join(c.DataDir, "sumdb")
+	}
+	c.ChecksumDB.Dir = abs(c.ChecksumDB.Dir)
+	c.ChecksumDB.KeyFile = abs(c.ChecksumDB.KeyFile)
+	if c.PublicSumDB.CacheDir == "" {
+		c.PublicSumDB.CacheDir = filepath.Join(c.DataDir, "sumdb-cache")
+	}
+	c.PublicSumDB.CacheDir = abs(c.PublicSumDB.CacheDir)
+	if c.PublicSumDB.Timeout == 0 {
+		c.PublicSumDB.Timeout = 30 * time.Second
+	}
 	if c.Server.Listen == "" {
 		c.Server.Listen = "127.0.0.1:8080"
 	}
@@ -227,6 +283,20 @@ func (c *Config) Validate() error {
 	}
 	if c.Git.Timeout < 0 {
 		return errors.New("git.timeout: must not be negative")
+	}
+	if c.ChecksumDB.KeyFile != "" && c.ChecksumDB.KeyEnv != "" {
+		return errors.New("checksum_db: key_file and key_env exclude each other")
+	}
+	if c.ChecksumDB.KeyFile != "" {
+		if err := checkSecretFile(c.ChecksumDB.KeyFile); err != nil {
+			return fmt.Errorf("checksum_db.key_file: %w", err)
+		}
+	}
+	if c.PublicSumDB.GOSUMDB == "off" {
+		return errors.New("public_sumdb.gosumdb: \"off\" would leave public dependencies unverified")
+	}
+	if c.PublicSumDB.Timeout < 0 {
+		return errors.New("public_sumdb.timeout: must not be negative")
 	}
 	for i, r := range c.Repositories {
 		field := fmt.Sprintf("repositories[%d]", i)
@@ -287,6 +357,32 @@ func checkFile(name string) error {
 		return fmt.Errorf("%s: not a regular file", name)
 	}
 	return nil
+}
+
+// checkSecretFile refuses a key file that others could read, as ssh does.
+func checkSecretFile(name string) error {
+	if err := checkFile(name); err != nil {
+		return err
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s: permissions %04o are too open; it holds a private key (chmod 600)", name, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// PrivatePatterns are the module path patterns modgate publishes: every
+// pattern a configured repository may publish. Dependencies matching them
+// are verified against modgate's own checksum database.
+func (c *Config) PrivatePatterns() []string {
+	var ps []string
+	for _, r := range c.Repositories {
+		ps = append(ps, r.Modules...)
+	}
+	return ps
 }
 
 // checkPatterns requires at least one pattern, each a valid path.Match

@@ -51,6 +51,8 @@ func TestValidate(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "k.asc")
 	os.WriteFile(key, []byte("key"), 0o644)
+	secret := filepath.Join(dir, "sumdb.key")
+	os.WriteFile(secret, []byte("PRIVATE+KEY+x"), 0o600)
 	for _, tc := range []struct{ yaml, err string }{
 		{yaml: "", err: ""},
 		{yaml: "repositories:\n  - url: https://g.example/a\n    modules: [a.example/x]\n", err: ""},
@@ -66,6 +68,10 @@ func TestValidate(t *testing.T) {
 		{yaml: "signers:\n  - name: a\n    modules: [a]\n    openpgp_keys: [" + key + "]\n  - name: a\n    modules: [a]\n    openpgp_keys: [" + key + "]\n", err: `signers[1].name: "a" is used twice`},
 		{yaml: "signers:\n  - name: a\n    modules: [a]\n    ssh_allowed_signers: " + dir + "\n", err: "not a regular file"},
 		{yaml: "git:\n  timeout: -1s\n", err: "git.timeout: must not be negative"},
+		{yaml: "checksum_db:\n  key_file: " + secret + "\n", err: ""},
+		{yaml: "checksum_db:\n  key_file: " + key + "\n", err: "checksum_db.key_file: " + key + ": permissions 0644 are too open"},
+		{yaml: "checksum_db:\n  key_file: " + secret + "\n  key_env: K\n", err: "key_file and key_env exclude each other"},
+		{yaml: "public_sumdb:\n  gosumdb: off\n", err: "public_sumdb.gosumdb: \"off\" would leave public dependencies unverified"},
 	} {
 		c, err := Parse([]byte(tc.yaml))
 		if err == nil {

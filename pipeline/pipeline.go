@@ -31,6 +31,19 @@ type Store interface {
 	Publish(ctx context.Context, v *store.Version) (created bool, err error)
 }
 
+// ChecksumLog is modgate's checksum database: an append-only log of go.sum
+// records that clients verify private modules against.
+type ChecksumLog interface {
+	// Append adds the go.sum record of m ("M V h1:…\nM V/go.mod h1:…\n").
+	// It is durable when Append returns, and idempotent: the same text
+	// again returns the same id; a different text for m is an error
+	// wrapping sumlog.ErrConflict, and the log is unchanged.
+	Append(ctx context.Context, m module.Version, text []byte) (id int64, err error)
+	// Lookup returns m's record, or an error satisfying
+	// errors.Is(err, fs.ErrNotExist).
+	Lookup(ctx context.Context, m module.Version) (id int64, text []byte, err error)
+}
+
 // Mirror is the local copy of a repository that the stages read from.
 type Mirror interface {
 	// FetchTag brings refs/tags/<tag> from the remote; mirror.ErrNotFound
@@ -62,6 +75,7 @@ type Stage struct {
 type Pipeline struct {
 	cfg      *config.Config
 	store    Store
+	sumlog   ChecksumLog // nil when the checksum database is not configured
 	keyrings []signerGroup
 	log      *slog.Logger
 	tmpDir   string
@@ -80,13 +94,26 @@ type signerGroup struct {
 	ring     *tagsig.Keyring
 }
 
+// Options are the pipeline's collaborators.
+type Options struct {
+	Store Store // required
+	// ChecksumLog receives the go.sum records of every published version;
+	// nil when modgate runs no checksum database.
+	ChecksumLog ChecksumLog
+	Logger      *slog.Logger // nil: discard
+}
+
 // New builds a pipeline from a validated configuration. It reads every key
 // file once, here, so that a bad key is a start-up error, not a rejection.
-func New(cfg *config.Config, st Store, log *slog.Logger) (*Pipeline, error) {
+func New(cfg *config.Config, opts Options) (*Pipeline, error) {
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Pipeline{cfg: cfg, store: st, log: log, Now: time.Now,
+	if opts.Store == nil {
+		return nil, errors.New("pipeline: no store")
+	}
+	p := &Pipeline{cfg: cfg, store: opts.Store, sumlog: opts.ChecksumLog, log: log, Now: time.Now,
 		tmpDir: filepath.Join(cfg.DataDir, "tmp")}
 	if err := os.MkdirAll(p.tmpDir, 0o755); err != nil {
 		return nil, err

@@ -71,7 +71,7 @@ func newFixture(t testing.TB, modPath string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(cfg, st, nil)
+	p, err := New(cfg, Options{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

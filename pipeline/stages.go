@@ -23,6 +23,7 @@ import (
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/mirror"
 	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/sumlog"
 	"github.com/modgate/modgate/verifiers/tagsig"
 )
 
@@ -268,6 +269,12 @@ func (p *Pipeline) buildZip(ctx context.Context, j *Job) error {
 	return err
 }
 
+// goSumRecord is the version's go.sum lines, the checksum log's record.
+func (j *Job) goSumRecord() []byte {
+	m := j.Module
+	return []byte(m.Path + " " + m.Version + " " + j.ZipHash + "\n" + m.Path + " " + m.Version + "/go.mod " + j.ModHash + "\n")
+}
+
 // HashGoMod returns the go.sum hash of a go.mod file ("h1:…").
 func HashGoMod(gomod []byte) (string, error) {
 	return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
@@ -299,6 +306,19 @@ func readZipGoMod(zipFile string, m module.Version) ([]byte, error) {
 // published. Identical: a no-op duplicate. Different: a moved or re-created
 // tag, a security event; the published bytes stay as they are.
 func (p *Pipeline) checkImmutable(ctx context.Context, j *Job) error {
+	// The checksum log is the record clients have seen: a version it holds
+	// with other hashes is a moved tag even if the store lost its files.
+	if p.sumlog != nil {
+		_, text, err := p.sumlog.Lookup(ctx, j.Module)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return err
+		case string(text) != string(j.goSumRecord()):
+			return security(fmt.Errorf("%w: the checksum log holds %q, but tag %s (commit %.12s) now gives zip %s go.mod %s",
+				ErrMovedTag, text, j.Request.Tag, j.Commit, j.ZipHash, j.ModHash))
+		}
+	}
 	pub, err := p.store.Lookup(ctx, j.Module)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -342,10 +362,18 @@ func (p *Pipeline) publish(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	created, err := p.store.Publish(ctx, &store.Version{
-		Module: j.Module, Info: info, Mod: j.GoMod, ZipFile: j.ZipFile, ZipHash: j.ZipHash,
-	})
-	if errors.Is(err, store.ErrConflict) {
+	v := &store.Version{Module: j.Module, Info: info, Mod: j.GoMod, ZipFile: j.ZipFile, ZipHash: j.ZipHash}
+	if p.sumlog != nil {
+		// Between the durable files and the version list, so that a listed
+		// version always has its record, and a redelivered job completes a
+		// publish that crashed in between (Append is idempotent).
+		v.Record = func(ctx context.Context) error {
+			_, err := p.sumlog.Append(ctx, j.Module, j.goSumRecord())
+			return err
+		}
+	}
+	created, err := p.store.Publish(ctx, v)
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, sumlog.ErrConflict) {
 		return security(fmt.Errorf("%w: %v", ErrMovedTag, err))
 	}
 	if err != nil {

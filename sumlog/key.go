@@ -1,7 +1,9 @@
 package sumlog
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"strings"
@@ -73,4 +75,40 @@ func checkKeys(signer note.Signer, verifier note.Verifier) error {
 		return fmt.Errorf("sumlog: signer and verifier %s are not one key pair: %w", verifier.Name(), err)
 	}
 	return nil
+}
+
+// ParseKey returns the signer for a signing key as `modgate keys generate`
+// writes it ("PRIVATE+KEY+<name>+<hash>+<key>", surrounding space ignored),
+// its verifier, and the verifier key that clients put in GOSUMDB. Errors
+// never include the key.
+func ParseKey(skey string) (note.Signer, note.Verifier, string, error) {
+	skey = strings.TrimSpace(skey)
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("sumlog: not a checksum database signing key (want PRIVATE+KEY+<name>+<hash>+<key>)")
+	}
+	// The key data is the algorithm byte (1: Ed25519) and the seed; the
+	// verifier key is the public half, which note has no function to derive.
+	// "PRIVATE+KEY+<name>+<hash>+<base64>"; base64 itself may contain '+'.
+	fields := strings.SplitN(skey, "+", 5)
+	if len(fields) != 5 {
+		return nil, nil, "", fmt.Errorf("sumlog: not a checksum database signing key (want PRIVATE+KEY+<name>+<hash>+<key>)")
+	}
+	raw, err := base64.StdEncoding.DecodeString(fields[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return nil, nil, "", fmt.Errorf("sumlog: signing key for %s is not an Ed25519 key", signer.Name())
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	vkey, err := note.NewEd25519VerifierKey(signer.Name(), pub)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if err := checkKeys(signer, verifier); err != nil {
+		return nil, nil, "", err
+	}
+	return signer, verifier, vkey, nil
 }

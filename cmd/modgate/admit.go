@@ -36,7 +36,16 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	p, err := pipeline.New(cfg, st, newLogger(stderr, level))
+	db, err := openChecksumDB(cfg)
+	if err != nil {
+		return err
+	}
+	opts := pipeline.Options{Store: st, Logger: newLogger(stderr, level)}
+	if db != nil {
+		defer db.log.Close()
+		opts.ChecksumLog = db.log
+	}
+	p, err := pipeline.New(cfg, opts)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("config: %w", err)}
 	}

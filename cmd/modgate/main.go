@@ -6,6 +6,7 @@
 //
 //	modgate admit --config FILE --repo REPO --tag TAG [--json]
 //	modgate serve [--config FILE]
+//	modgate keys generate --name NAME --out FILE
 //	modgate version
 //
 // Exit codes of admit: 0 admitted (or already admitted with identical
@@ -34,6 +35,7 @@ const usage = `usage: modgate <command> [flags]
 commands:
   admit    admit one signed tag: modgate admit --config FILE --repo REPO --tag TAG [--json]
   serve    serve the store over the GOPROXY protocol: modgate serve [--config FILE]
+  keys     generate the checksum database key: modgate keys generate --name NAME --out FILE
   version  print the version
 
 Run 'modgate <command> -h' for a command's flags.
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdAdmit(ctx, args[1:], stdout, stderr)
 	case "serve":
 		err = cmdServe(ctx, args[1:], stdout, stderr)
+	case "keys":
+		err = cmdKeys(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "modgate", Version)
 	case "help", "-h", "-help", "--help":

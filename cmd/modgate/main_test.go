@@ -1,7 +1,10 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -34,6 +37,9 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfor": cmdWaitFor,
+			"envfile": cmdEnvFile,
+			"flipbyte": cmdFlipByte,
+			"tamperzip": cmdTamperZip,
 		},
 	})
 }
@@ -135,4 +141,62 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-var _ = strings.TrimSpace
+// envfile VAR FILE: set VAR to the trimmed contents of FILE (a verifier
+// key that `modgate keys generate` wrote, say).
+func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envfile VAR FILE")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
+}
+
+// flipbyte FILE: invert the bits of the byte in the middle of FILE, as
+// storage rot or a tamperer would.
+func cmdFlipByte(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: flipbyte FILE")
+	}
+	name := ts.MkAbs(args[0])
+	data, err := os.ReadFile(name)
+	ts.Check(err)
+	data[len(data)/2] ^= 0xff
+	ts.Check(os.Chmod(name, 0o644))
+	ts.Check(os.WriteFile(name, data, 0o644))
+}
+
+// tamperzip FILE: rewrite a module zip so that it is still a valid zip
+// (CRCs right) but one .go file has a line added: what someone with write
+// access to the store would make, and only a checksum database catches.
+func cmdTamperZip(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: tamperzip FILE")
+	}
+	name := ts.MkAbs(args[0])
+	zr, err := zip.OpenReader(name)
+	ts.Check(err)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	tampered := false
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		ts.Check(err)
+		data, err := io.ReadAll(rc)
+		ts.Check(err)
+		rc.Close()
+		if !tampered && strings.HasSuffix(f.Name, ".go") {
+			data = append(data, "\n// tampered\n"...)
+			tampered = true
+		}
+		w, err := zw.Create(f.Name)
+		ts.Check(err)
+		_, err = w.Write(data)
+		ts.Check(err)
+	}
+	zr.Close()
+	ts.Check(zw.Close())
+	if !tampered {
+		ts.Fatalf("no .go file in %s", name)
+	}
+	ts.Check(os.Chmod(name, 0o644))
+	ts.Check(os.WriteFile(name, buf.Bytes(), 0o644))
+}

@@ -33,9 +33,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	db, err := openChecksumDB(cfg)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("/", server.NewProxy(st, log))
+	if db != nil {
+		defer db.log.Close()
+		db.mount(mux)
+		if r := db.log.Recovery(); r.TornBytes+r.HashesRedone+r.HashesDropped+r.UnsignedTail > 0 || r.RemovedTmpFile {
+			log.Warn("checksum database recovered after a crash", "recovery", fmt.Sprintf("%+v", r))
+		}
+	} else {
+		log.Warn("no checksum database configured (checksum_db.key_file): clients must set GONOSUMDB for private modules")
+	}
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -52,6 +65,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// The address line is for people and scripts (tests read it to find a
 	// port chosen with :0).
 	fmt.Fprintf(stdout, "modgate serving %s on http://%s/ (GOPROXY=http://%s)\n", cfg.Store.Dir, ln.Addr(), ln.Addr())
+	if db != nil {
+		fmt.Fprintf(stdout, "checksum database %s (GOSUMDB=%s)\n", db.name, db.vkey)
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "store", cfg.Store.Dir, "config", cfg.File())
 
 	errc := make(chan error, 1)
