@@ -36,9 +36,9 @@ func TestScripts(t *testing.T) {
 			return setupScript(env, keys)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfor": cmdWaitFor,
-			"envfile": cmdEnvFile,
-			"flipbyte": cmdFlipByte,
+			"waitfor":   cmdWaitFor,
+			"envfile":   cmdEnvFile,
+			"flipbyte":  cmdFlipByte,
 			"tamperzip": cmdTamperZip,
 		},
 	})
