@@ -6,6 +6,7 @@
 //
 //	modgate admit --config FILE --repo REPO --tag TAG [--json]
 //	modgate serve [--config FILE]
+//	modgate verify [--config FILE] [--json]
 //	modgate keys generate --name NAME --out FILE
 //	modgate version
 //
@@ -35,6 +36,7 @@ const usage = `usage: modgate <command> [flags]
 commands:
   admit    admit one signed tag: modgate admit --config FILE --repo REPO --tag TAG [--json]
   serve    serve the store over the GOPROXY protocol: modgate serve [--config FILE]
+  verify   re-hash every stored version against the checksum log: modgate verify [--config FILE] [--json]
   keys     generate the checksum database key: modgate keys generate --name NAME --out FILE
   version  print the version
 
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdAdmit(ctx, args[1:], stdout, stderr)
 	case "serve":
 		err = cmdServe(ctx, args[1:], stdout, stderr)
+	case "verify":
+		err = cmdVerify(ctx, args[1:], stdout, stderr)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdout, stderr)
 	case "version":

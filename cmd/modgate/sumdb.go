@@ -6,14 +6,17 @@ import (
 	"net/http"
 	"os"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/sumlog"
 )
 
 // checksumDB is modgate's checksum database, opened for one process.
 type checksumDB struct {
-	log  *sumlog.Log
-	name string // the database name, the first element of vkey
+	log      *sumlog.Log
+	verifier note.Verifier
+	name     string // the database name, the first element of vkey
 	vkey string // what clients put in GOSUMDB
 }
 
@@ -50,7 +53,7 @@ func openChecksumDB(cfg *config.Config) (*checksumDB, error) {
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
-	return &checksumDB{log: l, name: signer.Name(), vkey: vkey}, nil
+	return &checksumDB{log: l, verifier: verifier, name: signer.Name(), vkey: vkey}, nil
 }
 
 // mount serves the database at /sumdb/<name>/, where the go command looks

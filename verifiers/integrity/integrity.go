@@ -1,0 +1,274 @@
+// Package integrity re-proves what modgate has published: every stored
+// version's zip and go.mod still hash to the go.sum record in modgate's
+// checksum log, that record is in the log's current tree (an inclusion
+// proof), and the current tree extends every tree head seen before (a
+// consistency proof). It is what `modgate verify` runs, and what a client's
+// go command would conclude on its own, for every version at once.
+package integrity
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/dirhash"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+	modzip "golang.org/x/mod/zip"
+	"golang.org/x/sync/errgroup"
+)
+
+// Store is the published store, read-only.
+type Store interface {
+	// Walk calls fn for every published version.
+	Walk(ctx context.Context, fn func(module.Version) error) error
+	// OpenFile opens one file (".zip", ".mod", ".ziphash") of a published
+	// version.
+	OpenFile(ctx context.Context, m module.Version, suffix string) (*os.File, error)
+}
+
+// Log is modgate's checksum log, read-only.
+type Log interface {
+	Lookup(ctx context.Context, m module.Version) (id int64, text []byte, err error)
+	TreeHead(ctx context.Context) (tlog.Tree, []byte, error)
+	ProveRecord(t, id int64) (tlog.RecordProof, error)
+	ProveTree(t, n int64) (tlog.TreeProof, error)
+}
+
+// Finding is one thing that no longer holds.
+type Finding struct {
+	Module  string `json:"module"`
+	Version string `json:"version"`
+	Check   string `json:"check"` // "zip", "go.mod", "log-record", "inclusion", "consistency"
+	Reason  string `json:"reason"`
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s@%s: %s: %s", f.Module, f.Version, f.Check, f.Reason)
+}
+
+// Report is the result of one run.
+type Report struct {
+	Versions   int        `json:"versions"`
+	Bytes      int64      `json:"bytes"` // zip bytes re-hashed
+	TreeSize   int64      `json:"tree_size,omitempty"`
+	TreeHash   string     `json:"tree_hash,omitempty"`
+	Findings   []Finding  `json:"findings"`
+	DurationMS float64    `json:"duration_ms"`
+	Head       []byte     `json:"-"` // the signed head checked, to save for the next run
+	mu         sync.Mutex `json:"-"`
+}
+
+func (r *Report) add(f Finding) {
+	r.mu.Lock()
+	r.Findings = append(r.Findings, f)
+	r.mu.Unlock()
+}
+
+// Options configure a run.
+type Options struct {
+	// Log is nil when no checksum database is configured: then only the
+	// stored hashes are re-checked.
+	Log Log
+	// Verifier checks the signed tree heads; required with Log.
+	Verifier note.Verifier
+	// PreviousHead is the signed tree head of the last run (nil on the
+	// first): the current tree must extend it.
+	PreviousHead []byte
+	// Concurrency is the number of versions hashed at once; default NumCPU.
+	Concurrency int
+}
+
+// Check verifies every published version. Findings are in the report; the
+// error is for failures to run at all (an unreadable store, a log that
+// cannot produce proofs).
+func Check(ctx context.Context, st Store, opts Options) (*Report, error) {
+	start := time.Now()
+	r := &Report{}
+	var tree tlog.Tree
+	if opts.Log != nil {
+		var err error
+		if tree, r.Head, err = verifiedHead(ctx, opts); err != nil {
+			return nil, err
+		}
+		r.TreeSize, r.TreeHash = tree.N, tree.Hash.String()
+		if err := checkConsistency(opts, tree, r); err != nil {
+			return nil, err
+		}
+	}
+	n := opts.Concurrency
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	err := st.Walk(gctx, func(m module.Version) error {
+		r.mu.Lock()
+		r.Versions++
+		r.mu.Unlock()
+		g.Go(func() error { return checkVersion(gctx, st, opts, tree, m, r) })
+		return nil
+	})
+	if gerr := g.Wait(); err == nil {
+		err = gerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(r.Findings, func(i, j int) bool {
+		a, b := r.Findings[i], r.Findings[j]
+		if a.Module != b.Module {
+			return a.Module < b.Module
+		}
+		if a.Version != b.Version {
+			return a.Version < b.Version
+		}
+		return a.Check < b.Check
+	})
+	r.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	return r, nil
+}
+
+// verifiedHead returns the log's current tree, from its signed head.
+func verifiedHead(ctx context.Context, opts Options) (tlog.Tree, []byte, error) {
+	_, signed, err := opts.Log.TreeHead(ctx)
+	if err != nil {
+		return tlog.Tree{}, nil, err
+	}
+	tree, err := openHead(signed, opts.Verifier)
+	if err != nil {
+		return tlog.Tree{}, nil, fmt.Errorf("checksum log head: %w", err)
+	}
+	return tree, signed, nil
+}
+
+func openHead(signed []byte, v note.Verifier) (tlog.Tree, error) {
+	n, err := note.Open(signed, note.VerifierList(v))
+	if err != nil {
+		return tlog.Tree{}, err
+	}
+	return tlog.ParseTree([]byte(n.Text))
+}
+
+// checkConsistency proves that the current tree extends the previous run's.
+func checkConsistency(opts Options, tree tlog.Tree, r *Report) error {
+	if opts.PreviousHead == nil {
+		return nil
+	}
+	prev, err := openHead(opts.PreviousHead, opts.Verifier)
+	if err != nil {
+		r.add(Finding{Module: "checksum-log", Version: "-", Check: "consistency", Reason: fmt.Sprintf("previous head does not verify: %v", err)})
+		return nil
+	}
+	if prev.N > tree.N {
+		r.add(Finding{Module: "checksum-log", Version: "-", Check: "consistency",
+			Reason: fmt.Sprintf("log rolled back: tree of %d records, earlier head had %d", tree.N, prev.N)})
+		return nil
+	}
+	proof, err := opts.Log.ProveTree(tree.N, prev.N)
+	if err != nil {
+		return err
+	}
+	if err := tlog.CheckTree(proof, tree.N, tree.Hash, prev.N, prev.Hash); err != nil {
+		r.add(Finding{Module: "checksum-log", Version: "-", Check: "consistency",
+			Reason: fmt.Sprintf("log forked: tree %d does not extend earlier tree %d (%s): %v", tree.N, prev.N, prev.Hash, err)})
+	}
+	return nil
+}
+
+// checkVersion re-hashes one version and proves its record.
+func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module.Version, r *Report) error {
+	finding := func(check, format string, args ...any) {
+		r.add(Finding{Module: m.Path, Version: m.Version, Check: check, Reason: fmt.Sprintf(format, args...)})
+	}
+	zipHash, size, err := hashZip(ctx, st, m)
+	if err != nil {
+		finding("zip", "%v", err)
+	}
+	r.mu.Lock()
+	r.Bytes += size
+	r.mu.Unlock()
+	modHash, err := hashMod(ctx, st, m)
+	if err != nil {
+		finding("go.mod", "%v", err)
+	}
+	recorded, err := readFile(ctx, st, m, ".ziphash", 256)
+	if err != nil || string(bytes.TrimSpace(recorded)) != zipHash && zipHash != "" {
+		finding("zip", "stored zip hashes to %s, but %s.ziphash says %q", zipHash, m.Version, bytes.TrimSpace(recorded))
+	}
+	if opts.Log == nil {
+		return nil
+	}
+	id, text, err := opts.Log.Lookup(ctx, m)
+	if errors.Is(err, fs.ErrNotExist) {
+		finding("log-record", "published but not in the checksum log: clients cannot verify it")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	want := m.Path + " " + m.Version + " " + zipHash + "\n" + m.Path + " " + m.Version + "/go.mod " + modHash + "\n"
+	if zipHash != "" && modHash != "" && string(text) != want {
+		finding("log-record", "stored files hash to zip %s go.mod %s, but the checksum log records %q", zipHash, modHash, text)
+	}
+	if id >= tree.N {
+		finding("inclusion", "record %d is not in the signed tree of %d records", id, tree.N)
+		return nil
+	}
+	proof, err := opts.Log.ProveRecord(tree.N, id)
+	if err != nil {
+		return err
+	}
+	if err := tlog.CheckRecord(proof, tree.N, tree.Hash, id, tlog.RecordHash(text)); err != nil {
+		finding("inclusion", "record %d does not prove into tree %d: %v", id, tree.N, err)
+	}
+	return nil
+}
+
+func hashZip(ctx context.Context, st Store, m module.Version) (string, int64, error) {
+	f, err := st.OpenFile(ctx, m, ".zip")
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if _, err := modzip.CheckZip(m, f.Name()); err != nil {
+		return "", fi.Size(), fmt.Errorf("stored zip no longer passes zip.CheckZip: %v", err)
+	}
+	h, err := dirhash.HashZip(f.Name(), dirhash.Hash1)
+	if err != nil {
+		return "", fi.Size(), fmt.Errorf("stored zip cannot be hashed: %v", err)
+	}
+	return h, fi.Size(), nil
+}
+
+func hashMod(ctx context.Context, st Store, m module.Version) (string, error) {
+	data, err := readFile(ctx, st, m, ".mod", modzip.MaxGoMod)
+	if err != nil {
+		return "", err
+	}
+	return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	})
+}
+
+func readFile(ctx context.Context, st Store, m module.Version, suffix string, limit int64) ([]byte, error) {
+	f, err := st.OpenFile(ctx, m, suffix)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
+}
