@@ -17,7 +17,7 @@ type checksumDB struct {
 	log      *sumlog.Log
 	verifier note.Verifier
 	name     string // the database name, the first element of vkey
-	vkey string // what clients put in GOSUMDB
+	vkey     string // what clients put in GOSUMDB
 }
 
 // openChecksumDB opens the checksum log when one is configured; nil
