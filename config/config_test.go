@@ -109,6 +109,7 @@ func TestExampleConfig(t *testing.T) {
 	for _, k := range []string{"release-team.asc", "allowed_signers", "revoked_keys", "tools_allowed_signers"} {
 		os.WriteFile(filepath.Join(dir, "keys", k), nil, 0o644)
 	}
+	os.WriteFile(filepath.Join(dir, "keys", "sumdb.key"), nil, 0o600)
 	name := filepath.Join(dir, "modgate.yaml")
 	os.WriteFile(name, data, 0o644)
 	c, err := Load(name)

@@ -1,0 +1,165 @@
+package depsum
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// testDBName is the name of the test checksum databases.
+const testDBName = "sum.example.test"
+
+// testKey is one signing key shared by the test databases, so that two of
+// them can disagree under the same name and key (a fork).
+var testKey = sync.OnceValues(func() (skey, vkey string) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, testDBName)
+	if err != nil {
+		panic(err)
+	}
+	return skey, vkey
+})
+
+// h1 is a made-up but well-formed h1: hash.
+func h1(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "h1:" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func zipHash(path, vers string) string { return h1("zip " + path + " " + vers) }
+func modHash(path, vers string) string { return h1("mod " + path + " " + vers) }
+
+// sumLines are the two go.sum lines of a made-up module version.
+func sumLines(path, vers string) string {
+	return fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", path, vers, zipHash(path, vers), path, vers, modHash(path, vers))
+}
+
+func modLine(path, vers string) string {
+	return fmt.Sprintf("%s %s/go.mod %s\n", path, vers, modHash(path, vers))
+}
+
+// testDB is a checksum database served over HTTP from sumdb.TestServer.
+type testDB struct {
+	ts       *sumdb.TestServer
+	srv      *httptest.Server
+	requests atomic.Int64
+	// intercept, if set, sees each request first; true means it answered.
+	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
+
+	mu      sync.Mutex
+	records map[string]string // "path@version" → record text
+	asked   []string          // the paths of /lookup/ requests
+}
+
+// lookups returns the paths of the /lookup/ requests the database received.
+func (db *testDB) lookups() []string {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return append([]string(nil), db.asked...)
+}
+
+// newTestDB serves records (keyed "path@version") signed with the test key.
+// The versions in order are added to the log first, in that order, so that
+// record ids are deterministic.
+func newTestDB(t testing.TB, records map[string]string, order ...string) *testDB {
+	t.Helper()
+	skey, _ := testKey()
+	db := &testDB{records: records}
+	db.ts = sumdb.NewTestServer(skey, func(path, vers string) ([]byte, error) {
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		rec, ok := db.records[path+"@"+vers]
+		if !ok {
+			return nil, fs.ErrNotExist
+		}
+		return []byte(rec), nil
+	})
+	for _, pv := range order {
+		path, vers, _ := strings.Cut(pv, "@")
+		if _, err := db.ts.Lookup(context.Background(), module.Version{Path: path, Version: vers}); err != nil {
+			t.Fatalf("preloading %s: %v", pv, err)
+		}
+	}
+	h := sumdb.NewServer(db.ts)
+	db.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		db.requests.Add(1)
+		if strings.HasPrefix(r.URL.Path, "/lookup/") {
+			db.mu.Lock()
+			db.asked = append(db.asked, r.URL.Path)
+			db.mu.Unlock()
+		}
+		if f := db.intercept.Load(); f != nil && (*f)(w, r) {
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(db.srv.Close)
+	return db
+}
+
+// set adds or changes a record the database will add to its log when asked.
+func (db *testDB) set(pv, rec string) {
+	db.mu.Lock()
+	db.records[pv] = rec
+	db.mu.Unlock()
+}
+
+// setIntercept installs f as the interceptor (nil removes it).
+func (db *testDB) setIntercept(f func(http.ResponseWriter, *http.Request) bool) {
+	if f == nil {
+		db.intercept.Store(nil)
+		return
+	}
+	db.intercept.Store(&f)
+}
+
+// recordsFor makes the records of made-up module versions ("path@version").
+func recordsFor(pvs ...string) map[string]string {
+	m := make(map[string]string)
+	for _, pv := range pvs {
+		path, vers, _ := strings.Cut(pv, "@")
+		m[pv] = sumLines(path, vers)
+	}
+	return m
+}
+
+// newTestSumDB is a SumDB for url with the test key, caching in dir.
+func newTestSumDB(t testing.TB, url, dir string) *SumDB {
+	t.Helper()
+	_, vkey := testKey()
+	db, err := NewSumDB(SumDBOptions{
+		Key:      vkey,
+		URL:      url,
+		CacheDir: dir,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// mapDB is a private database held in a map ("path@version" → lines).
+func mapDB(records map[string]string) DB {
+	return DBFunc(func(ctx context.Context, m module.Version) ([]string, error) {
+		rec, ok := records[m.String()]
+		if !ok {
+			return nil, fmt.Errorf("%s: %w", m, fs.ErrNotExist)
+		}
+		return strings.Split(strings.TrimSuffix(rec, "\n"), "\n"), nil
+	})
+}
