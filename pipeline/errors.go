@@ -38,23 +38,27 @@ func (e *CheckError) Error() string {
 
 func (e *CheckError) Unwrap() error { return e.Err }
 
-// reject makes err a rejection of the job's current check.
-func reject(err error) error { return &rejection{err: err} }
+// reject makes errs a rejection of the job's current check: one problem,
+// and one line in the verdict, per error.
+func reject(errs ...error) error { return &rejection{errs: errs} }
 
 // security makes err a rejection that is also a security event.
-func security(err error) error {
-	return &rejection{err: fmt.Errorf("%w: %w", ErrSecurity, err), security: true}
-}
+func security(err error) error { return &rejection{errs: []error{securityError{err}}} }
 
-// rejection marks a stage's error as permanent until the pipeline wraps it in
-// a CheckError with the job's coordinates.
-type rejection struct {
-	err      error
-	security bool
-}
+// securityError marks err as a security event for errors.Is(err,
+// ErrSecurity) without changing its text: the verdict line already says
+// SECURITY.
+type securityError struct{ err error }
 
-func (r *rejection) Error() string { return r.err.Error() }
-func (r *rejection) Unwrap() error { return r.err }
+func (e securityError) Error() string   { return e.err.Error() }
+func (e securityError) Unwrap() []error { return []error{ErrSecurity, e.err} }
+
+// rejection marks a stage's errors as permanent until the pipeline turns
+// them into problems with the job's coordinates.
+type rejection struct{ errs []error }
+
+func (r *rejection) Error() string   { return errors.Join(r.errs...).Error() }
+func (r *rejection) Unwrap() []error { return r.errs }
 
 // IsRejection reports whether err is a permanent rejection rather than a
 // transient failure.

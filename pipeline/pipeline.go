@@ -14,6 +14,7 @@ import (
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/mirror"
 	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/verifiers/depsum"
 	"github.com/modgate/modgate/verifiers/tagsig"
 )
 
@@ -76,6 +77,7 @@ type Pipeline struct {
 	cfg      *config.Config
 	store    Store
 	sumlog   ChecksumLog // nil when the checksum database is not configured
+	deps     DependencyChecker
 	keyrings []signerGroup
 	log      *slog.Logger
 	tmpDir   string
@@ -100,7 +102,11 @@ type Options struct {
 	// ChecksumLog receives the go.sum records of every published version;
 	// nil when modgate runs no checksum database.
 	ChecksumLog ChecksumLog
-	Logger      *slog.Logger // nil: discard
+	// Dependencies checks go.mod and go.sum; nil builds the checker the
+	// configuration describes (modgate's records for private paths, the
+	// public checksum database for the rest).
+	Dependencies DependencyChecker
+	Logger       *slog.Logger // nil: discard
 }
 
 // New builds a pipeline from a validated configuration. It reads every key
@@ -114,7 +120,10 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 		return nil, errors.New("pipeline: no store")
 	}
 	p := &Pipeline{cfg: cfg, store: opts.Store, sumlog: opts.ChecksumLog, log: log, Now: time.Now,
-		tmpDir: filepath.Join(cfg.DataDir, "tmp")}
+		tmpDir: filepath.Join(cfg.DataDir, "tmp"), deps: opts.Dependencies}
+	if p.deps == nil {
+		p.deps = newDependencyChecker(cfg, opts.Store, opts.ChecksumLog)
+	}
 	if err := os.MkdirAll(p.tmpDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -136,6 +145,7 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 		{Name: "tag-signature", Run: p.verifySignature, Independent: true},
 		{Name: "module-zip", Run: p.buildZip},
 		{Name: "immutability", Run: p.checkImmutable},
+		{Name: "dependencies", Run: p.checkDependencies, Independent: true},
 		{Name: "publish", Run: p.publish, Effect: true},
 	}
 	return p, nil
@@ -207,18 +217,20 @@ func (p *Pipeline) Admit(ctx context.Context, req Request) *Verdict {
 		r := StageResult{Name: s.Name, Status: "ok", DurationMS: ms(time.Since(t0))}
 		if err != nil {
 			var rej *rejection
-			prob := Problem{Check: s.Name, Reason: oneLine(err.Error())}
 			if errors.As(err, &rej) {
-				r.Status, prob.Security = "rejected", rej.security
+				r.Status = "rejected"
 				rejected = true
 				stopped = !s.Independent
+				for _, e := range rej.errs {
+					v.Problems = append(v.Problems, Problem{Check: s.Name, Reason: oneLine(e.Error()), Security: isSecurity(e)})
+				}
 			} else {
-				r.Status, prob.Transient = "error", true
+				r.Status = "error"
 				transient, stopped = true, true
+				v.Problems = append(v.Problems, Problem{Check: s.Name, Reason: oneLine(err.Error()), Transient: true})
 			}
-			r.Detail = prob.Reason
-			v.Problems = append(v.Problems, prob)
-			log.Warn("stage failed", "stage", s.Name, "status", r.Status, "security", prob.Security, "reason", prob.Reason)
+			r.Detail = oneLine(err.Error())
+			log.Warn("stage failed", "stage", s.Name, "status", r.Status, "reason", r.Detail)
 		}
 		v.Stages = append(v.Stages, r)
 	}
@@ -260,5 +272,7 @@ func runStage(ctx context.Context, s Stage, j *Job) (err error) {
 	}
 	return s.Run(ctx, j)
 }
+
+func isSecurity(err error) bool { return errors.Is(err, ErrSecurity) || depsum.IsSecurity(err) }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

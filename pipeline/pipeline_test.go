@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	modzip "golang.org/x/mod/zip"
 
@@ -263,5 +264,33 @@ func BenchmarkAdmit(b *testing.B) {
 	}
 	for name, total := range stageTotals {
 		b.ReportMetric(total/float64(b.N), name+"-ms")
+	}
+}
+
+// A public dependency while the public checksum database is unreachable is
+// a transient failure: retried later, never a rejection.
+func TestDependenciesUnreachableIsTransient(t *testing.T) {
+	f := newFixture(t, "corp.example/deps")
+	f.repo.Write(map[string]string{
+		"go.mod": "module corp.example/deps\n\ngo 1.21\n\nrequire golang.org/x/mod v0.42.0\n",
+		"go.sum": "golang.org/x/mod v0.42.0 h1:3ZzB1uKOaUTQ8gPBHa14ZtwlbSzFuHGimWSdmyv7xUc=\n" +
+			"golang.org/x/mod v0.42.0/go.mod h1:mWMeYHUTgw7OhuC+3KRzmfVJNzp3ay/nkGEwtPxMpUQ=\n",
+	})
+	f.repo.Commit("public dependency")
+	f.repo.TagGPG("v1.0.0")
+	cfg := *f.cfg
+	cfg.PublicSumDB.GOPROXY = "http://127.0.0.1:1" // nothing listens on port 1
+	cfg.PublicSumDB.GOSUMDB = "sum.golang.org"
+	cfg.PublicSumDB.Timeout = 2 * time.Second
+	p, err := New(&cfg, Options{Store: f.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := p.Admit(context.Background(), Request{Repo: f.repo.Dir, Tag: "v1.0.0"})
+	if v.Result != Errored || len(v.Problems) != 1 || v.Problems[0].Check != "dependencies" || !v.Problems[0].Transient {
+		t.Fatalf("result %s, problems %+v", v.Result, v.Problems)
+	}
+	if _, err := os.Stat(filepath.Join(f.cfg.Store.Dir, "corp.example")); !os.IsNotExist(err) {
+		t.Errorf("published while the database was unreachable: %v", err)
 	}
 }
