@@ -121,7 +121,7 @@ func CheckTagName(tag string) error {
 		}
 	}
 	for _, r := range tag {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._+/~", r)
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._+/", r)
 		if !ok {
 			return bad(fmt.Sprintf("character %q not allowed", r))
 		}

@@ -1,0 +1,124 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/modgate/modgate/internal/testrepo"
+)
+
+func TestCheckTagName(t *testing.T) {
+	for _, tc := range []struct {
+		tag string
+		ok  bool
+	}{
+		{"v1.2.3", true},
+		{"sub/dir/v1.2.3", true},
+		{"v1.2.3-rc.1+meta", true},
+		{"", false},
+		{"-v1", false},
+		{"--upload-pack=touch /tmp/x", false},
+		{"sub/-o/v1.0.0", false},
+		{".hidden/v1.0.0", false},
+		{"a..b", false},
+		{"v1@{0}", false},
+		{"v1.lock", false},
+		{"v1/", false},
+		{"a//b", false},
+		{"v1 2", false},
+		{"v1\n2", false},
+		{"v1:2", false},
+		{"v1*", false},
+		{"v1^{}", false},
+		{"v1~1", false},
+		{strings.Repeat("a", 256), false},
+	} {
+		err := CheckTagName(tc.tag)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckTagName(%q) = %v, want ok=%v", tc.tag, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadName) {
+			t.Errorf("CheckTagName(%q) error %v does not wrap ErrBadName", tc.tag, err)
+		}
+	}
+}
+
+func FuzzCheckTagName(f *testing.F) {
+	for _, s := range []string{"v1.2.3", "a/b/v0.1.0", "-x", "a..b", "x@{y}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tag string) {
+		if CheckTagName(tag) != nil {
+			return
+		}
+		// Whatever passes can never be read by git as an option, a revision
+		// expression or a pathspec magic, in any position we place it.
+		for _, elem := range strings.Split(tag, "/") {
+			if elem == "" || elem[0] == '-' || elem[0] == '.' {
+				t.Fatalf("%q passed with element %q", tag, elem)
+			}
+		}
+		if strings.ContainsAny(tag, " :^~?*[\\\x00\n") {
+			t.Fatalf("%q passed with a git metacharacter", tag)
+		}
+	})
+}
+
+// A real fetch from a real repository: the tag arrives; a tag moved upstream
+// is seen (not hidden by the old local copy); a missing tag is ErrNotFound.
+func TestFetchTag(t *testing.T) {
+	testrepo.Require(t)
+	dir := t.TempDir()
+	k := testrepo.NewKeys(t, filepath.Join(dir, "keys"))
+	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
+	r.Module("", "corp.example/m")
+	r.Commit("one")
+	r.TagSSH("v1.0.0")
+	ctx := context.Background()
+	m, err := Open(ctx, Git{}, filepath.Join(dir, "mirrors"), r.Dir, "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.FetchTag(ctx, "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := m.ReadTag(ctx, "v1.0.0")
+	if err != nil || first.Type != "tag" || !strings.HasPrefix(string(first.Raw), "object ") {
+		t.Fatalf("ReadTag: %+v, %v", first, err)
+	}
+
+	r.Write(map[string]string{"moved.go": "package m\n"})
+	r.Commit("two")
+	r.Git("tag", "-d", "v1.0.0")
+	r.TagSSH("v1.0.0")
+	if err := m.FetchTag(ctx, "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := m.ReadTag(ctx, "v1.0.0")
+	if err != nil || second.ID == first.ID {
+		t.Fatalf("moved tag not seen: %s then %s, %v", first.ID, second.ID, err)
+	}
+
+	if err := m.FetchTag(ctx, "v9.9.9"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing tag: %v", err)
+	}
+	if err := m.FetchTag(ctx, "--upload-pack=x"); !errors.Is(err, ErrBadName) {
+		t.Errorf("option-like tag: %v", err)
+	}
+
+	// The ext transport is disabled even if the remote were to name it.
+	ext, err := Open(ctx, Git{}, filepath.Join(dir, "mirrors"), "ext::sh -c 'touch "+filepath.Join(dir, "pwned")+"'", "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ext.FetchTag(ctx, "v1.0.0"); err == nil {
+		t.Fatal("fetch over ext:: succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pwned")); err == nil {
+		t.Fatal("ext:: transport ran a command")
+	}
+}
