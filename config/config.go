@@ -40,6 +40,13 @@ type Config struct {
 	// Server configures `modgate serve`.
 	Server ServerConfig `yaml:"server"`
 
+	// NATS configures the event stream, the workers' queue and the verdict
+	// and audit buckets.
+	NATS NATSConfig `yaml:"nats"`
+
+	// Webhooks configures the tag-push webhook endpoints of `modgate serve`.
+	Webhooks WebhooksConfig `yaml:"webhooks"`
+
 	// Git configures how repositories are fetched.
 	Git GitConfig `yaml:"git"`
 
@@ -79,6 +86,80 @@ type ServerConfig struct {
 	// WriteTimeout bounds writing one response (a large zip on a slow link
 	// needs it generous). Default: 5m.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// TLSCert and TLSKey, when set, serve HTTPS instead of HTTP.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// ClientCA, when set, requires and verifies client certificates signed
+	// by this CA bundle (mutual TLS). Needs tls_cert and tls_key.
+	ClientCA string `yaml:"client_ca"`
+}
+
+// NATSConfig configures NATS JetStream.
+type NATSConfig struct {
+	// URL of an external NATS cluster. Empty: modgate embeds a nats-server
+	// with its data under <data_dir>/nats.
+	URL string `yaml:"url"`
+	// Creds is a NATS credentials file for the external cluster.
+	Creds string `yaml:"creds"`
+	// TLSCA, TLSCert, TLSKey configure TLS to the external cluster.
+	TLSCA   string `yaml:"tls_ca"`
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Listen is the embedded server's client address. Default:
+	// "127.0.0.1:4222" (loopback only), so that `modgate admit --enqueue` and
+	// `modgate serve --workers-only` processes on this machine can connect.
+	Listen string `yaml:"listen"`
+	// Workers is the number of concurrent admissions per process. Default:
+	// the number of CPUs.
+	Workers int `yaml:"workers"`
+	// MaxDeliver is how often a job is tried before it goes to the
+	// dead-letter subject. Default: 5.
+	MaxDeliver int `yaml:"max_deliver"`
+	// DedupWindow: a duplicate request (a redelivered webhook) within it is
+	// one admission. Default: 10m.
+	DedupWindow time.Duration `yaml:"dedup_window"`
+}
+
+// WebhooksConfig configures POST /hooks/{github,gitlab,gitea}. A provider
+// without a secret is disabled: modgate never acts on an unauthenticated
+// webhook.
+type WebhooksConfig struct {
+	GitHub WebhookSecret `yaml:"github"`
+	GitLab WebhookSecret `yaml:"gitlab"`
+	Gitea  WebhookSecret `yaml:"gitea"`
+	// MaxBody bounds a delivery's body in bytes. Default: 1 MiB.
+	MaxBody int64 `yaml:"max_body"`
+}
+
+// WebhookSecret names where a provider's webhook secret is read from; the
+// secret itself is never written in the configuration.
+type WebhookSecret struct {
+	SecretFile string `yaml:"secret_file"` // mode 0600
+	SecretEnv  string `yaml:"secret_env"`
+}
+
+// Enabled reports whether a secret source is configured.
+func (w WebhookSecret) Enabled() bool { return w.SecretFile != "" || w.SecretEnv != "" }
+
+// Secret reads the secret, trimmed of surrounding white space. The error
+// never contains it.
+func (w WebhookSecret) Secret() ([]byte, error) {
+	var b []byte
+	switch {
+	case w.SecretFile != "":
+		data, err := os.ReadFile(w.SecretFile)
+		if err != nil {
+			return nil, err
+		}
+		b = data
+	case w.SecretEnv != "":
+		b = []byte(os.Getenv(w.SecretEnv))
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil, errors.New("webhook secret is empty")
+	}
+	return b, nil
 }
 
 // ChecksumDBConfig configures modgate's checksum database. It is enabled
@@ -249,6 +330,26 @@ func (c *Config) WithDefaults() *Config {
 	if c.Server.WriteTimeout == 0 {
 		c.Server.WriteTimeout = 5 * time.Minute
 	}
+	c.Server.TLSCert, c.Server.TLSKey, c.Server.ClientCA = abs(c.Server.TLSCert), abs(c.Server.TLSKey), abs(c.Server.ClientCA)
+	if c.NATS.URL == "" && c.NATS.Listen == "" {
+		c.NATS.Listen = "127.0.0.1:4222"
+	}
+	if c.NATS.Workers == 0 {
+		c.NATS.Workers = max(1, runtime.NumCPU())
+	}
+	if c.NATS.MaxDeliver == 0 {
+		c.NATS.MaxDeliver = 5
+	}
+	if c.NATS.DedupWindow == 0 {
+		c.NATS.DedupWindow = 10 * time.Minute
+	}
+	c.NATS.Creds, c.NATS.TLSCA, c.NATS.TLSCert, c.NATS.TLSKey = abs(c.NATS.Creds), abs(c.NATS.TLSCA), abs(c.NATS.TLSCert), abs(c.NATS.TLSKey)
+	for _, w := range []*WebhookSecret{&c.Webhooks.GitHub, &c.Webhooks.GitLab, &c.Webhooks.Gitea} {
+		w.SecretFile = abs(w.SecretFile)
+	}
+	if c.Webhooks.MaxBody == 0 {
+		c.Webhooks.MaxBody = 1 << 20
+	}
 	if c.Git.Binary == "" {
 		c.Git.Binary = "git"
 	}
@@ -291,6 +392,48 @@ func (c *Config) Validate() error {
 		if err := checkSecretFile(c.ChecksumDB.KeyFile); err != nil {
 			return fmt.Errorf("checksum_db.key_file: %w", err)
 		}
+	}
+	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
+		return errors.New("server: tls_cert and tls_key go together")
+	}
+	if c.Server.ClientCA != "" && c.Server.TLSCert == "" {
+		return errors.New("server.client_ca: needs tls_cert and tls_key")
+	}
+	for field, f := range map[string]string{"server.tls_cert": c.Server.TLSCert, "server.client_ca": c.Server.ClientCA,
+		"nats.creds": c.NATS.Creds, "nats.tls_ca": c.NATS.TLSCA, "nats.tls_cert": c.NATS.TLSCert} {
+		if f != "" {
+			if err := checkFile(f); err != nil {
+				return fmt.Errorf("%s: %w", field, err)
+			}
+		}
+	}
+	for field, f := range map[string]string{"server.tls_key": c.Server.TLSKey, "nats.tls_key": c.NATS.TLSKey} {
+		if f != "" {
+			if err := checkSecretFile(f); err != nil {
+				return fmt.Errorf("%s: %w", field, err)
+			}
+		}
+	}
+	if c.NATS.URL != "" {
+		if u, err := url.Parse(c.NATS.URL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") {
+			return fmt.Errorf("nats.url: %q: want nats:// or tls://", c.NATS.URL)
+		}
+	}
+	if c.NATS.Workers < 0 || c.NATS.MaxDeliver < 0 || c.NATS.DedupWindow < 0 {
+		return errors.New("nats: workers, max_deliver and dedup_window must not be negative")
+	}
+	for name, w := range map[string]WebhookSecret{"github": c.Webhooks.GitHub, "gitlab": c.Webhooks.GitLab, "gitea": c.Webhooks.Gitea} {
+		if w.SecretFile != "" && w.SecretEnv != "" {
+			return fmt.Errorf("webhooks.%s: secret_file and secret_env exclude each other", name)
+		}
+		if w.SecretFile != "" {
+			if err := checkSecretFile(w.SecretFile); err != nil {
+				return fmt.Errorf("webhooks.%s.secret_file: %w", name, err)
+			}
+		}
+	}
+	if c.Webhooks.MaxBody < 0 {
+		return errors.New("webhooks.max_body: must not be negative")
 	}
 	if c.PublicSumDB.GOSUMDB == "off" {
 		return errors.New("public_sumdb.gosumdb: \"off\" would leave public dependencies unverified")

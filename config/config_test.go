@@ -71,6 +71,15 @@ func TestValidate(t *testing.T) {
 		{yaml: "checksum_db:\n  key_file: " + secret + "\n", err: ""},
 		{yaml: "checksum_db:\n  key_file: " + key + "\n", err: "checksum_db.key_file: " + key + ": permissions 0644 are too open"},
 		{yaml: "checksum_db:\n  key_file: " + secret + "\n  key_env: K\n", err: "key_file and key_env exclude each other"},
+		{yaml: "server:\n  tls_cert: " + key + "\n", err: "tls_cert and tls_key go together"},
+		{yaml: "server:\n  tls_cert: " + key + "\n  tls_key: " + key + "\n", err: "server.tls_key: " + key + ": permissions 0644 are too open"},
+		{yaml: "server:\n  tls_cert: " + key + "\n  tls_key: " + secret + "\n  client_ca: " + key + "\n", err: ""},
+		{yaml: "server:\n  client_ca: " + key + "\n", err: "server.client_ca: needs tls_cert and tls_key"},
+		{yaml: "nats:\n  url: http://x\n", err: "nats.url"},
+		{yaml: "nats:\n  url: nats://n1.example:4222\n", err: ""},
+		{yaml: "nats:\n  workers: -1\n", err: "must not be negative"},
+		{yaml: "webhooks:\n  github:\n    secret_file: " + key + "\n", err: "webhooks.github.secret_file: " + key + ": permissions 0644 are too open"},
+		{yaml: "webhooks:\n  gitea:\n    secret_file: " + secret + "\n    secret_env: X\n", err: "webhooks.gitea: secret_file and secret_env exclude each other"},
 		{yaml: "public_sumdb:\n  gosumdb: off\n", err: "public_sumdb.gosumdb: \"off\" would leave public dependencies unverified"},
 	} {
 		c, err := Parse([]byte(tc.yaml))
