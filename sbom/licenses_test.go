@@ -69,3 +69,17 @@ func TestLicenses(t *testing.T) {
 		}
 	}
 }
+
+func TestCommonScannerKnowsCommonLicenses(t *testing.T) {
+	s, err := commonScanner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, l := range s.Scan([]byte(mitText)).Match {
+		ids[l.ID] = true
+	}
+	if !ids["MIT"] {
+		t.Errorf("MIT not recognised: %v", ids)
+	}
+}
