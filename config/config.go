@@ -40,6 +40,9 @@ type Config struct {
 	// Server configures `modgate serve`.
 	Server ServerConfig `yaml:"server"`
 
+	// Policies configures the CEL policy files that gate admission.
+	Policies PoliciesConfig `yaml:"policies"`
+
 	// NATS configures the event stream, the workers' queue and the verdict
 	// and audit buckets.
 	NATS NATSConfig `yaml:"nats"`
@@ -92,6 +95,15 @@ type ServerConfig struct {
 	// ClientCA, when set, requires and verifies client certificates signed
 	// by this CA bundle (mutual TLS). Needs tls_cert and tls_key.
 	ClientCA string `yaml:"client_ca"`
+}
+
+// PoliciesConfig configures policy evaluation.
+type PoliciesConfig struct {
+	// Dir holds the policy files (*.yaml). When set, every admission must be
+	// allowed by the policies (deny by default: a module path no policy
+	// covers is rejected); `modgate serve` reloads them on change and on
+	// SIGHUP. When empty, admission rests on repositories and signers only.
+	Dir string `yaml:"dir"`
 }
 
 // NATSConfig configures NATS JetStream.
@@ -330,6 +342,7 @@ func (c *Config) WithDefaults() *Config {
 	if c.Server.WriteTimeout == 0 {
 		c.Server.WriteTimeout = 5 * time.Minute
 	}
+	c.Policies.Dir = abs(c.Policies.Dir)
 	c.Server.TLSCert, c.Server.TLSKey, c.Server.ClientCA = abs(c.Server.TLSCert), abs(c.Server.TLSKey), abs(c.Server.ClientCA)
 	if c.NATS.URL == "" && c.NATS.Listen == "" {
 		c.NATS.Listen = "127.0.0.1:4222"
@@ -391,6 +404,11 @@ func (c *Config) Validate() error {
 	if c.ChecksumDB.KeyFile != "" {
 		if err := checkSecretFile(c.ChecksumDB.KeyFile); err != nil {
 			return fmt.Errorf("checksum_db.key_file: %w", err)
+		}
+	}
+	if c.Policies.Dir != "" {
+		if fi, err := os.Stat(c.Policies.Dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("policies.dir: %s is not a directory", c.Policies.Dir)
 		}
 	}
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {

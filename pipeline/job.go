@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/modgate/modgate/policies"
 	"github.com/modgate/modgate/verifiers/tagsig"
 )
 
@@ -50,6 +51,10 @@ type Job struct {
 	ZipHash string // h1: of the zip
 	ModHash string // h1: of go.mod
 
+	// Set by policy.
+	PolicyInput *policies.Input
+	Decision    *policies.Decision // nil when no policy set is loaded
+
 	// Set by immutability.
 	AlreadyPublished bool
 
@@ -75,21 +80,24 @@ const (
 // Verdict is what an admission proved, or why it failed. It is printed by
 // `modgate admit --json` and recorded as the audit trail.
 type Verdict struct {
-	Result   Result         `json:"result"`
-	Module   string         `json:"module,omitempty"`
-	Version  string         `json:"version,omitempty"`
-	Repo     string         `json:"repo"`
-	Tag      string         `json:"tag"`
-	TagID    string         `json:"tag_object,omitempty"`
-	Commit   string         `json:"commit,omitempty"`
-	Subdir   string         `json:"subdir,omitempty"`
-	TagTime  *time.Time     `json:"tag_time,omitempty"`
-	Signer   *tagsig.Signer `json:"signer,omitempty"`
-	Hashes   *Hashes        `json:"hashes,omitempty"`
-	Problems []Problem      `json:"problems,omitempty"`
-	Stages   []StageResult  `json:"stages"`
-	EventID  string         `json:"event_id,omitempty"`
-	Started  time.Time      `json:"started"`
+	Result  Result         `json:"result"`
+	Module  string         `json:"module,omitempty"`
+	Version string         `json:"version,omitempty"`
+	Repo    string         `json:"repo"`
+	Tag     string         `json:"tag"`
+	TagID   string         `json:"tag_object,omitempty"`
+	Commit  string         `json:"commit,omitempty"`
+	Subdir  string         `json:"subdir,omitempty"`
+	TagTime *time.Time     `json:"tag_time,omitempty"`
+	Signer  *tagsig.Signer `json:"signer,omitempty"`
+	Hashes  *Hashes        `json:"hashes,omitempty"`
+	// Policy is the policy decision: every rule that applied, with its
+	// result and message, and the digest of the policy set.
+	Policy   *policies.Decision `json:"policy,omitempty"`
+	Problems []Problem          `json:"problems,omitempty"`
+	Stages   []StageResult      `json:"stages"`
+	EventID  string             `json:"event_id,omitempty"`
+	Started  time.Time          `json:"started"`
 	// DurationMS is the wall time of the whole admission in milliseconds.
 	DurationMS float64 `json:"duration_ms"`
 }

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/module"
 
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/mirror"
+	"github.com/modgate/modgate/policies"
 	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/verifiers/depsum"
 	"github.com/modgate/modgate/verifiers/tagsig"
@@ -30,6 +32,9 @@ type Store interface {
 	// completes a listing a crash interrupted; with different hashes it
 	// returns an error satisfying errors.Is(err, store.ErrConflict).
 	Publish(ctx context.Context, v *store.Version) (created bool, err error)
+	// OpenFile opens one file of a published version (".verdict.json", …);
+	// errors.Is(err, fs.ErrNotExist) when absent.
+	OpenFile(ctx context.Context, m module.Version, suffix string) (*os.File, error)
 }
 
 // ChecksumLog is modgate's checksum database: an append-only log of go.sum
@@ -78,6 +83,7 @@ type Pipeline struct {
 	store    Store
 	sumlog   ChecksumLog // nil when the checksum database is not configured
 	deps     DependencyChecker
+	policies atomic.Pointer[policies.Set]
 	keyrings []signerGroup
 	log      *slog.Logger
 	tmpDir   string
@@ -146,6 +152,7 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 		{Name: "module-zip", Run: p.buildZip},
 		{Name: "immutability", Run: p.checkImmutable},
 		{Name: "dependencies", Run: p.checkDependencies, Independent: true},
+		{Name: "policy", Run: p.evaluatePolicy, Independent: true},
 		{Name: "publish", Run: p.publish, Effect: true},
 	}
 	return p, nil
@@ -244,6 +251,7 @@ func (p *Pipeline) Admit(ctx context.Context, req Request) *Verdict {
 	if j.ZipHash != "" {
 		v.Hashes = &Hashes{Zip: j.ZipHash, Mod: j.ModHash}
 	}
+	v.Policy = j.Decision
 	switch {
 	case rejected:
 		v.Result = Rejected

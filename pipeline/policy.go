@@ -1,0 +1,139 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+
+	"golang.org/x/mod/module"
+
+	"github.com/modgate/modgate/config"
+	"github.com/modgate/modgate/policies"
+	"github.com/modgate/modgate/sbom"
+	"github.com/modgate/modgate/store"
+)
+
+// Record is what modgate keeps about an admitted version beside its files
+// (<version>.verdict.json): the policy input it was admitted on and the
+// decision. `modgate policy test` and `policy eval --all` replay it.
+type Record struct {
+	Module   string             `json:"module"`
+	Version  string             `json:"version"`
+	Input    *policies.Input    `json:"input"`
+	Decision *policies.Decision `json:"decision,omitempty"`
+	Hashes   *Hashes            `json:"hashes"`
+}
+
+// SetPolicies replaces the policy set; nil turns the policy stage off
+// (authorization then rests on the configuration's repositories and
+// signers alone). Safe to call while admissions run: each admission uses
+// the set it started the stage with.
+func (p *Pipeline) SetPolicies(s *policies.Set) { p.policies.Store(s) }
+
+// Policies returns the current policy set, or nil.
+func (p *Pipeline) Policies() *policies.Set { return p.policies.Load() }
+
+// evaluatePolicy builds the typed input and evaluates every policy that
+// covers the module. Every denying or failing rule is one problem.
+func (p *Pipeline) evaluatePolicy(ctx context.Context, j *Job) error {
+	in, err := p.policyInput(ctx, j)
+	if err != nil {
+		return err
+	}
+	j.PolicyInput = in
+	set := p.policies.Load()
+	if set == nil {
+		return nil
+	}
+	d := set.Evaluate(ctx, in, p.Now())
+	j.Decision = d
+	if d.Allowed {
+		return nil
+	}
+	var errs []error
+	for _, r := range d.Results {
+		if r.Result == policies.Pass || r.Action == policies.Warn && r.Result == policies.Warned {
+			continue
+		}
+		where := r.File + "/" + r.Rule
+		if r.File == "" {
+			where = "default"
+		}
+		errs = append(errs, fmt.Errorf("policy %s: %s: %s", where, r.Result, r.Message))
+	}
+	if len(errs) == 0 {
+		errs = append(errs, errors.New("policy denied the module"))
+	}
+	return reject(errs...)
+}
+
+// policyInput assembles what rules see from what earlier stages proved.
+func (p *Pipeline) policyInput(ctx context.Context, j *Job) (*policies.Input, error) {
+	in := &policies.Input{
+		Module:     policies.NewModule(j.Module.Path, j.Module.Version, j.TagTime),
+		Repository: j.Repo,
+		Tag:        policies.Tag{Name: j.Request.Tag, Time: j.TagTime},
+	}
+	if s := j.Signer; s != nil {
+		in.Tag.SignerType, in.Tag.Fingerprint, in.Tag.Principal, in.Tag.SignerGroup = s.Type, s.Fingerprint, s.Principal, s.KeyName
+	}
+	gm, err := policies.ParseGoMod(path.Join(j.Subdir, "go.mod"), j.GoMod)
+	if err != nil {
+		return nil, reject(fmt.Errorf("%w: %v", ErrBadGoMod, err))
+	}
+	in.GoMod = gm
+	if in.Licenses, err = sbom.Licenses(j.ZipFile, j.Module); err != nil {
+		return nil, reject(fmt.Errorf("%w: reading license files: %v", ErrBadZip, err))
+	}
+	private := p.cfg.PrivatePatterns()
+	for _, r := range gm.Requires {
+		d := policies.Dependency{Path: r.Path, Version: r.Version, Direct: !r.Indirect,
+			Public: !config.MatchModule(private, r.Path)}
+		m := module.Version{Path: r.Path, Version: r.Version}
+		if pub, err := p.store.Lookup(ctx, m); err == nil {
+			d.Admitted = true
+			var info Info
+			if json.Unmarshal(pub.Info, &info) == nil {
+				d.Time = info.Time
+			}
+			if rec, err := p.readRecord(ctx, m); err == nil && rec.Input != nil {
+				d.Licenses = rec.Input.Licenses
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		in.Dependencies = append(in.Dependencies, d)
+	}
+	return in, nil
+}
+
+// recordDoc is the .verdict.json of the version being published.
+func (j *Job) recordDoc() ([]byte, error) {
+	return json.MarshalIndent(&Record{
+		Module: j.Module.Path, Version: j.Module.Version, Input: j.PolicyInput, Decision: j.Decision,
+		Hashes: &Hashes{Zip: j.ZipHash, Mod: j.ModHash},
+	}, "", "  ")
+}
+
+// readRecord reads the record stored beside a published version.
+func (p *Pipeline) readRecord(ctx context.Context, m module.Version) (*Record, error) {
+	return ReadRecord(ctx, p.store, m)
+}
+
+// ReadRecord reads the record stored beside a published version.
+func ReadRecord(ctx context.Context, st Store, m module.Version) (*Record, error) {
+	f, err := st.OpenFile(ctx, m, store.DocVerdict)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var rec Record
+	if err := json.NewDecoder(io.LimitReader(f, 16<<20)).Decode(&rec); err != nil {
+		return nil, fmt.Errorf("%s: %w", m, err)
+	}
+	return &rec, nil
+}
