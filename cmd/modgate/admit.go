@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/modgate/modgate/pipeline"
 	"github.com/modgate/modgate/store"
@@ -18,6 +19,10 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tag := fs.String("tag", "", "tag to admit, e.g. v1.2.3 or sub/dir/v1.2.3")
 	asJSON := fs.Bool("json", false, "print the verdict as JSON on stdout")
 	verbose := fs.Bool("v", false, "log each stage to stderr")
+	enqueue := fs.Bool("enqueue", false, "hand the admission to the workers of a running modgate serve (over NATS) instead of running it here")
+	wait := fs.Bool("wait", false, "with --enqueue: wait for the verdict and exit as an in-process admission would")
+	timeout := fs.Duration("timeout", 10*time.Minute, "with --wait: how long to wait for the verdict")
+	natsURL := fs.String("nats-url", "", "with --enqueue: NATS `url` of modgate serve (default: nats.url, else nats://<nats.listen>)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -27,6 +32,15 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := loadConfig(*cfgFile)
 	if err != nil {
 		return err
+	}
+	if *wait && !*enqueue {
+		return usageErr("admit: --wait goes with --enqueue")
+	}
+	if *natsURL != "" {
+		cfg.NATS.URL = *natsURL
+	}
+	if *enqueue {
+		return enqueueAdmit(ctx, cfg, *repo, *tag, *wait, *timeout, *asJSON, stdout, stderr)
 	}
 	st, err := store.Open(cfg.Store.Dir)
 	if err != nil {
@@ -48,6 +62,13 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	p, err := pipeline.New(cfg, opts)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("config: %w", err)}
+	}
+	if cfg.Policies.Dir != "" {
+		set, err := loadPolicies(cfg.Policies.Dir, stderr)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("policies.dir: %s does not compile", cfg.Policies.Dir)}
+		}
+		p.SetPolicies(set)
 	}
 	v := p.Admit(ctx, pipeline.Request{Repo: *repo, Tag: *tag, Source: "cli"})
 	if *asJSON {

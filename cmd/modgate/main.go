@@ -4,8 +4,10 @@
 //
 // Usage:
 //
-//	modgate admit --config FILE --repo REPO --tag TAG [--json]
-//	modgate serve [--config FILE]
+//	modgate admit --config FILE --repo REPO --tag TAG [--json] [--enqueue [--wait]]
+//	modgate serve [--config FILE] [--workers-only] [--nats-url URL]
+//	modgate verdict MODULE@VERSION
+//	modgate audit [--since 24h]
 //	modgate verify [--config FILE] [--json]
 //	modgate keys generate --name NAME --out FILE
 //	modgate version
@@ -35,8 +37,13 @@ const usage = `usage: modgate <command> [flags]
 
 commands:
   admit    admit one signed tag: modgate admit --config FILE --repo REPO --tag TAG [--json]
-  serve    serve the store over the GOPROXY protocol: modgate serve [--config FILE]
+           [--enqueue [--wait]]: hand it to the workers of a running modgate serve
+  serve    run modgate: proxy, checksum database, webhooks, NATS workers: modgate serve [--config FILE]
+           [--workers-only] [--nats-url URL]
+  verdict  the latest verdict of a version: modgate verdict MODULE@VERSION [--config FILE]
+  audit    the audit trail: modgate audit [--since 24h] [--config FILE]
   verify   re-hash every stored version against the checksum log: modgate verify [--config FILE] [--json]
+  policy   check, test and dry-run policies: modgate policy check|test|eval …
   keys     generate the checksum database key: modgate keys generate --name NAME --out FILE
   version  print the version
 
@@ -79,6 +86,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdAdmit(ctx, args[1:], stdout, stderr)
 	case "serve":
 		err = cmdServe(ctx, args[1:], stdout, stderr)
+	case "verdict":
+		err = cmdVerdict(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], stdout, stderr)
+	case "policy":
+		err = cmdPolicy(ctx, args[1:], stdout, stderr)
 	case "verify":
 		err = cmdVerify(ctx, args[1:], stdout, stderr)
 	case "keys":

@@ -36,10 +36,14 @@ func TestScripts(t *testing.T) {
 			return setupScript(env, keys)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfor":   cmdWaitFor,
-			"envfile":   cmdEnvFile,
-			"flipbyte":  cmdFlipByte,
-			"tamperzip": cmdTamperZip,
+			"waitfor":     cmdWaitFor,
+			"envfile":     cmdEnvFile,
+			"flipbyte":    cmdFlipByte,
+			"tamperzip":   cmdTamperZip,
+			"githost":     cmdGitHost,
+			"expand":      cmdExpand,
+			"postwebhook": cmdPostWebhook,
+			"httpget":     cmdHTTPGet,
 		},
 	})
 }
@@ -74,12 +78,14 @@ func setupScript(env *testscript.Env, k *testrepo.Keys) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		return err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	natsPort, err := freePort()
+	if err != nil {
+		return err
+	}
 	home := filepath.Join(env.WorkDir, "home")
 	for _, kv := range [][2]string{
 		{"HOME", home},
@@ -88,6 +94,7 @@ func setupScript(env *testscript.Env, k *testrepo.Keys) error {
 		{"GIT_CONFIG_NOSYSTEM", "1"},
 		{"SSHKEY", filepath.Join(kd, filepath.Base(k.SSHKey))},
 		{"PORT", fmt.Sprint(port)},
+		{"NATSPORT", fmt.Sprint(natsPort)},
 		{"GOPATH", filepath.Join(env.WorkDir, "gopath")},
 		{"GOMODCACHE", filepath.Join(env.WorkDir, "modcache")},
 		{"GOCACHE", goCache()},
@@ -102,6 +109,15 @@ func setupScript(env *testscript.Env, k *testrepo.Keys) error {
 		env.Setenv(kv[0], kv[1])
 	}
 	return os.MkdirAll(home, 0o755)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // goCache shares the build cache between scripts: building the test

@@ -2,14 +2,27 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/modgate/modgate/config"
+	"github.com/modgate/modgate/metrics"
+	"github.com/modgate/modgate/pipeline"
+	"github.com/modgate/modgate/queue"
 	"github.com/modgate/modgate/server"
 	"github.com/modgate/modgate/store"
 )
@@ -17,7 +30,10 @@ import (
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	cfgFile := fs.String("config", "", "configuration `file` (default: built-in defaults, data in ./data)")
-	listen := fs.String("listen", "", "listen `address`, overriding server.listen")
+	listen := fs.String("listen", "", "HTTP listen `address`, overriding server.listen")
+	natsURL := fs.String("nats-url", "", "external NATS `url`, overriding nats.url (then no server is embedded)")
+	natsListen := fs.String("nats-listen", "", "embedded NATS client `address`, overriding nats.listen (\"none\": in-process only)")
+	workersOnly := fs.Bool("workers-only", false, "run workers only: no HTTP, no checksum database (connects to the NATS of a running modgate serve)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -28,63 +44,283 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *listen != "" {
 		cfg.Server.Listen = *listen
 	}
+	if *natsURL != "" {
+		cfg.NATS.URL = *natsURL
+	}
+	if *natsListen != "" {
+		cfg.NATS.Listen = *natsListen
+	}
+	if *workersOnly && cfg.NATS.URL == "" {
+		// The serving process embeds the server; workers join it.
+		cfg.NATS.URL = "nats://" + cfg.NATS.Listen
+	}
 	log := newLogger(stderr, slog.LevelInfo)
 	st, err := store.Open(cfg.Store.Dir)
 	if err != nil {
 		return err
 	}
-	db, err := openChecksumDB(cfg)
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.Handle("/", server.NewProxy(st, log))
-	if db != nil {
-		defer db.log.Close()
-		db.mount(mux)
-		if r := db.log.Recovery(); r.TornBytes+r.HashesRedone+r.HashesDropped+r.UnsignedTail > 0 || r.RemovedTmpFile {
-			log.Warn("checksum database recovered after a crash", "recovery", fmt.Sprintf("%+v", r))
+
+	// The checksum log has one writer: the serving process. Workers-only
+	// processes append through it, over NATS.
+	var db *checksumDB
+	if !*workersOnly {
+		if db, err = openChecksumDB(cfg); err != nil {
+			return err
 		}
-	} else {
-		log.Warn("no checksum database configured (checksum_db.key_file): clients must set GONOSUMDB for private modules")
+		if db != nil {
+			defer db.log.Close()
+			logRecovery(log, db)
+		} else {
+			log.Warn("no checksum database configured (checksum_db.key_file): clients must set GONOSUMDB for private modules")
+		}
 	}
 
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	qc, err := queue.Start(ctx, queueConfig(cfg), log)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	defer qc.Close()
+
+	opts := pipeline.Options{Store: st, Logger: log}
+	switch {
+	case db != nil:
+		opts.ChecksumLog = db.log
+		stopLogService, err := queue.ServeChecksumLog(qc, db.log)
+		if err != nil {
+			return err
+		}
+		defer stopLogService()
+	case *workersOnly && cfg.ChecksumDB.Enabled():
+		opts.ChecksumLog = queue.RemoteChecksumLog(qc)
+	}
+	p, err := pipeline.New(cfg, opts)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("config: %w", err)}
+	}
+	if cfg.Policies.Dir != "" {
+		set, err := loadPolicies(cfg.Policies.Dir, stderr)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("policies.dir: %s does not compile", cfg.Policies.Dir)}
+		}
+		p.SetPolicies(set)
+	}
+	m := metrics.New(func(ctx context.Context) (int, error) {
+		d, err := qc.QueueDepth(ctx)
+		return d.Pending, err
+	})
+
+	g, gctx := errgroup.WithContext(ctx)
+	if cfg.Policies.Dir != "" {
+		g.Go(func() error { watchPolicies(gctx, cfg.Policies.Dir, p, log); return nil })
+	}
+	// Workers run until ctx ends; they then stop taking jobs and finish or
+	// hand back what they hold.
+	g.Go(func() error { return qc.RunWorkers(ctx, admitHandler(p, qc, m, log)) })
+
+	if *workersOnly {
+		fmt.Fprintf(stdout, "modgate workers (%d) on %s\n", cfg.NATS.Workers, qc.URL())
+		log.Info("workers only", "nats", qc.URL(), "workers", cfg.NATS.Workers)
+		return g.Wait()
+	}
+
+	ln, err := listenHTTP(cfg.Server)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           routes(cfg, st, db, qc, m, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	// The address line is for people and scripts (tests read it to find a
-	// port chosen with :0).
-	fmt.Fprintf(stdout, "modgate serving %s on http://%s/ (GOPROXY=http://%s)\n", cfg.Store.Dir, ln.Addr(), ln.Addr())
+	scheme := "http"
+	if cfg.Server.TLSCert != "" {
+		scheme = "https"
+	}
+	// The address lines are for people and scripts (tests read them to
+	// find a port chosen with :0).
+	fmt.Fprintf(stdout, "modgate serving %s on %s://%s/ (GOPROXY=%s://%s)\n", cfg.Store.Dir, scheme, ln.Addr(), scheme, ln.Addr())
 	if db != nil {
 		fmt.Fprintf(stdout, "checksum database %s (GOSUMDB=%s)\n", db.name, db.vkey)
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "store", cfg.Store.Dir, "config", cfg.File())
+	fmt.Fprintf(stdout, "nats %s, %d workers\n", qc.URL(), cfg.NATS.Workers)
+	log.Info("serving", "addr", ln.Addr().String(), "store", cfg.Store.Dir, "config", cfg.File(), "nats", qc.URL())
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		// Stop taking requests first; in-flight requests finish.
+		log.Info("shutting down")
+		shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutCtx)
+	})
+	return g.Wait()
+}
+
+func queueConfig(cfg *config.Config) queue.Config {
+	qcfg := queue.Config{
+		URL: cfg.NATS.URL, Creds: cfg.NATS.Creds,
+		TLSCA: cfg.NATS.TLSCA, TLSCert: cfg.NATS.TLSCert, TLSKey: cfg.NATS.TLSKey,
+		StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATS.Listen,
+		Workers: cfg.NATS.Workers, MaxDeliver: cfg.NATS.MaxDeliver, DedupWindow: cfg.NATS.DedupWindow,
 	}
-	log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return err
+	if qcfg.Listen == "none" {
+		qcfg.Listen, qcfg.NoListen = "", true
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	return qcfg
+}
+
+// listenHTTP listens on the configured address, with TLS (and client
+// certificates) when configured.
+func listenHTTP(c config.ServerConfig) (net.Listener, error) {
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if c.TLSCert == "" {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("server.tls_cert: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCA != "" {
+		pem, err := os.ReadFile(c.ClientCA)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("server.client_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			ln.Close()
+			return nil, fmt.Errorf("server.client_ca: no certificates in %s", c.ClientCA)
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tls.NewListener(ln, tc), nil
+}
+
+// routes is the HTTP surface of modgate serve.
+func routes(cfg *config.Config, st *store.Dir, db *checksumDB, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := qc.QueueDepth(ctx); err != nil {
+			http.Error(w, "nats not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("/hooks/", webhookHandler(cfg, qc, m, log))
+	mux.Handle("/", server.NewProxy(st, log))
+	if db != nil {
+		db.mount(mux)
+	}
+	return mux
+}
+
+// admitHandler runs the pipeline for each job and maps its verdict to the
+// queue's outcome: admitted and duplicate are done, rejected is permanent,
+// error is retried.
+func admitHandler(p *pipeline.Pipeline, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) queue.Handler {
+	return func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
+		if r.Attempt > 1 {
+			m.Redelivered()
+		}
+		if r.Kind != queue.KindAdmit {
+			return queue.Result{Outcome: queue.Reject, Name: "unsupported"}, nil
+		}
+		v := p.Admit(ctx, pipeline.Request{Repo: r.Repo, Tag: r.Tag, EventID: r.EventID, Source: r.Source})
+		m.Verdict(v)
+		data, err := json.Marshal(v)
+		if err != nil {
+			return queue.Result{}, err
+		}
+		res := queue.Result{Name: string(v.Result), Verdict: data}
+		if v.Module != "" {
+			res.Key = v.Module + "@" + v.Version
+		}
+		for _, prob := range v.Problems {
+			if prob.Security {
+				rec := queue.AuditRecord{Type: queue.AuditSecurity, EventID: r.EventID, Key: res.Key,
+					Result: prob.Check, Error: prob.Reason, Detail: data}
+				if err := qc.Audit(ctx, rec); err != nil {
+					log.Error("audit", "event_id", r.EventID, "err", err)
+				}
+			}
+		}
+		switch v.Result {
+		case pipeline.Admitted, pipeline.Duplicate:
+			res.Outcome = queue.Done
+		case pipeline.Rejected:
+			res.Outcome = queue.Reject
+		default:
+			res.Outcome = queue.Retry
+			reason := "transient failure"
+			if len(v.Problems) > 0 {
+				reason = v.Problems[0].Check + ": " + v.Problems[0].Reason
+			}
+			return res, errors.New(reason)
+		}
+		return res, nil
+	}
+}
+
+// watchPolicies reloads the policy directory when a file in it changes or
+// on SIGHUP; a set that does not compile is refused and the old one kept.
+func watchPolicies(ctx context.Context, dir string, p *pipeline.Pipeline, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	last := dirStamp(dir)
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		case <-tick.C:
+			if s := dirStamp(dir); s == last {
+				continue
+			} else {
+				last = s
+			}
+		}
+		set, err := loadPolicySet(dir)
+		if err != nil {
+			log.Error("policies not reloaded: the new set does not compile; keeping the old one", "dir", dir, "err", err)
+			continue
+		}
+		p.SetPolicies(set)
+		log.Info("policies reloaded", "dir", dir, "digest", set.Digest(), "files", len(set.Files()))
+	}
+}
+
+// dirStamp changes when a file in dir is added, removed or modified.
+func dirStamp(dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	h := ""
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			h += fmt.Sprintf("%s %d %d\n", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return h
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 
@@ -61,4 +62,12 @@ func openChecksumDB(cfg *config.Config) (*checksumDB, error) {
 func (db *checksumDB) mount(mux *http.ServeMux) {
 	prefix := "/sumdb/" + db.name
 	mux.Handle(prefix+"/", http.StripPrefix(prefix, db.log.Handler()))
+}
+
+// logRecovery says what the log repaired after a crash, if anything.
+func logRecovery(log *slog.Logger, db *checksumDB) {
+	r := db.log.Recovery()
+	if r.TornBytes+r.HashesRedone+r.HashesDropped+r.UnsignedTail > 0 || r.RemovedTmpFile {
+		log.Warn("checksum database recovered after a crash", "recovery", fmt.Sprintf("%+v", r))
+	}
 }
