@@ -40,6 +40,10 @@ type Config struct {
 	// Server configures `modgate serve`.
 	Server ServerConfig `yaml:"server"`
 
+	// Signing configures the cosign key that signs SBOMs and verification
+	// summaries.
+	Signing SigningConfig `yaml:"signing"`
+
 	// Policies configures the CEL policy files that gate admission.
 	Policies PoliciesConfig `yaml:"policies"`
 
@@ -95,6 +99,35 @@ type ServerConfig struct {
 	// ClientCA, when set, requires and verifies client certificates signed
 	// by this CA bundle (mutual TLS). Needs tls_cert and tls_key.
 	ClientCA string `yaml:"client_ca"`
+}
+
+// SigningConfig names modgate's cosign signing key. Without one, SBOMs are
+// published unsigned and no verification summary is made.
+type SigningConfig struct {
+	// KeyFile is a cosign encrypted private key ("ENCRYPTED SIGSTORE PRIVATE
+	// KEY"), as `modgate keys generate --cosign-out` or `cosign
+	// generate-key-pair` write it. Mode 0600.
+	KeyFile string `yaml:"key_file"`
+	// PasswordFile or PasswordEnv holds the key's password. The key is
+	// decrypted once, at start.
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+}
+
+// Password reads the key's password, trimmed of a final newline. The error
+// never contains it.
+func (s SigningConfig) Password() ([]byte, error) {
+	switch {
+	case s.PasswordFile != "":
+		data, err := os.ReadFile(s.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		return bytes.TrimRight(data, "\r\n"), nil
+	case s.PasswordEnv != "":
+		return []byte(os.Getenv(s.PasswordEnv)), nil
+	}
+	return nil, nil
 }
 
 // PoliciesConfig configures policy evaluation.
@@ -343,6 +376,7 @@ func (c *Config) WithDefaults() *Config {
 		c.Server.WriteTimeout = 5 * time.Minute
 	}
 	c.Policies.Dir = abs(c.Policies.Dir)
+	c.Signing.KeyFile, c.Signing.PasswordFile = abs(c.Signing.KeyFile), abs(c.Signing.PasswordFile)
 	c.Server.TLSCert, c.Server.TLSKey, c.Server.ClientCA = abs(c.Server.TLSCert), abs(c.Server.TLSKey), abs(c.Server.ClientCA)
 	if c.NATS.URL == "" && c.NATS.Listen == "" {
 		c.NATS.Listen = "127.0.0.1:4222"
@@ -404,6 +438,19 @@ func (c *Config) Validate() error {
 	if c.ChecksumDB.KeyFile != "" {
 		if err := checkSecretFile(c.ChecksumDB.KeyFile); err != nil {
 			return fmt.Errorf("checksum_db.key_file: %w", err)
+		}
+	}
+	if c.Signing.KeyFile != "" {
+		if err := checkSecretFile(c.Signing.KeyFile); err != nil {
+			return fmt.Errorf("signing.key_file: %w", err)
+		}
+		if c.Signing.PasswordFile != "" && c.Signing.PasswordEnv != "" {
+			return errors.New("signing: password_file and password_env exclude each other")
+		}
+		if c.Signing.PasswordFile != "" {
+			if err := checkSecretFile(c.Signing.PasswordFile); err != nil {
+				return fmt.Errorf("signing.password_file: %w", err)
+			}
 		}
 	}
 	if c.Policies.Dir != "" {

@@ -1,11 +1,14 @@
 package pipeline
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"golang.org/x/mod/module"
 
 	"github.com/modgate/modgate/policies"
+	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/verifiers/tagsig"
 )
 
@@ -51,6 +54,13 @@ type Job struct {
 	ZipHash string // h1: of the zip
 	ModHash string // h1: of go.mod
 
+	// Set by sbom.
+	Licenses []string // the module's own licenses (SPDX ids)
+	SBOM     []byte   // SPDX 2.3 JSON
+
+	// Set by sign: the documents published beside the version, by suffix.
+	Docs map[string][]byte
+
 	// Set by policy.
 	PolicyInput *policies.Input
 	Decision    *policies.Decision // nil when no policy set is loaded
@@ -93,11 +103,14 @@ type Verdict struct {
 	Hashes  *Hashes        `json:"hashes,omitempty"`
 	// Policy is the policy decision: every rule that applied, with its
 	// result and message, and the digest of the policy set.
-	Policy   *policies.Decision `json:"policy,omitempty"`
-	Problems []Problem          `json:"problems,omitempty"`
-	Stages   []StageResult      `json:"stages"`
-	EventID  string             `json:"event_id,omitempty"`
-	Started  time.Time          `json:"started"`
+	Policy *policies.Decision `json:"policy,omitempty"`
+	// Documents are the SBOM, its signature and bundle, and the signed
+	// verification summary, with their digests.
+	Documents []Document    `json:"documents,omitempty"`
+	Problems  []Problem     `json:"problems,omitempty"`
+	Stages    []StageResult `json:"stages"`
+	EventID   string        `json:"event_id,omitempty"`
+	Started   time.Time     `json:"started"`
 	// DurationMS is the wall time of the whole admission in milliseconds.
 	DurationMS float64 `json:"duration_ms"`
 }
@@ -123,6 +136,29 @@ type StageResult struct {
 	Status     string  `json:"status"` // "ok", "rejected", "error", "skipped"
 	DurationMS float64 `json:"duration_ms"`
 	Detail     string  `json:"detail,omitempty"`
+}
+
+// documents lists the published documents with their URL paths.
+func (j *Job) documents() []Document {
+	if len(j.Docs) == 0 || !j.Published && !j.AlreadyPublished {
+		return nil
+	}
+	escPath, err1 := module.EscapePath(j.Module.Path)
+	escVer, err2 := module.EscapeVersion(j.Module.Version)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	var docs []Document
+	for _, suffix := range []string{store.DocSPDX, store.DocSPDXSig, store.DocSPDXBundle, store.DocInToto} {
+		data, ok := j.Docs[suffix]
+		if !ok {
+			continue
+		}
+		sum := sha256.Sum256(data)
+		docs = append(docs, Document{Name: j.Module.Version + suffix,
+			Path: "/" + escPath + "/@v/" + escVer + suffix, SHA256: hex.EncodeToString(sum[:])})
+	}
+	return docs
 }
 
 // Lines returns one line per problem, naming module, version, check and

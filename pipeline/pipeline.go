@@ -15,6 +15,7 @@ import (
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/mirror"
 	"github.com/modgate/modgate/policies"
+	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/verifiers/depsum"
 	"github.com/modgate/modgate/verifiers/tagsig"
@@ -84,6 +85,9 @@ type Pipeline struct {
 	sumlog   ChecksumLog // nil when the checksum database is not configured
 	deps     DependencyChecker
 	policies atomic.Pointer[policies.Set]
+	sbomGen  *lazyGenerator
+	signer   *sbom.Signer
+	version  string
 	keyrings []signerGroup
 	log      *slog.Logger
 	tmpDir   string
@@ -112,7 +116,12 @@ type Options struct {
 	// configuration describes (modgate's records for private paths, the
 	// public checksum database for the rest).
 	Dependencies DependencyChecker
-	Logger       *slog.Logger // nil: discard
+	// Signer signs SBOMs and verification summaries; nil publishes them
+	// unsigned.
+	Signer *sbom.Signer
+	// Version is modgate's version, named in SBOMs and summaries.
+	Version string
+	Logger  *slog.Logger // nil: discard
 }
 
 // New builds a pipeline from a validated configuration. It reads every key
@@ -127,6 +136,10 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{cfg: cfg, store: opts.Store, sumlog: opts.ChecksumLog, log: log, Now: time.Now,
 		tmpDir: filepath.Join(cfg.DataDir, "tmp"), deps: opts.Dependencies}
+	if opts.Version == "" {
+		opts.Version = "devel"
+	}
+	p.version, p.signer, p.sbomGen = opts.Version, opts.Signer, &lazyGenerator{ver: opts.Version}
 	if p.deps == nil {
 		p.deps = newDependencyChecker(cfg, opts.Store, opts.ChecksumLog)
 	}
@@ -152,7 +165,9 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 		{Name: "module-zip", Run: p.buildZip},
 		{Name: "immutability", Run: p.checkImmutable},
 		{Name: "dependencies", Run: p.checkDependencies, Independent: true},
+		{Name: "sbom", Run: p.buildSBOM},
 		{Name: "policy", Run: p.evaluatePolicy, Independent: true},
+		{Name: "sign", Run: p.sign, Effect: true},
 		{Name: "publish", Run: p.publish, Effect: true},
 	}
 	return p, nil
@@ -252,6 +267,7 @@ func (p *Pipeline) Admit(ctx context.Context, req Request) *Verdict {
 		v.Hashes = &Hashes{Zip: j.ZipHash, Mod: j.ModHash}
 	}
 	v.Policy = j.Decision
+	v.Documents = j.documents()
 	switch {
 	case rejected:
 		v.Result = Rejected

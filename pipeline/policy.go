@@ -13,7 +13,6 @@ import (
 
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/policies"
-	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/store"
 )
 
@@ -86,9 +85,7 @@ func (p *Pipeline) policyInput(ctx context.Context, j *Job) (*policies.Input, er
 		return nil, reject(fmt.Errorf("%w: %v", ErrBadGoMod, err))
 	}
 	in.GoMod = gm
-	if in.Licenses, err = sbom.Licenses(j.ZipFile, j.Module); err != nil {
-		return nil, reject(fmt.Errorf("%w: reading license files: %v", ErrBadZip, err))
-	}
+	in.Licenses = j.Licenses
 	private := p.cfg.PrivatePatterns()
 	for _, r := range gm.Requires {
 		d := policies.Dependency{Path: r.Path, Version: r.Version, Direct: !r.Indirect,

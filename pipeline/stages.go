@@ -366,8 +366,11 @@ func (p *Pipeline) publish(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	v := &store.Version{Module: j.Module, Info: info, Mod: j.GoMod, ZipFile: j.ZipFile, ZipHash: j.ZipHash,
-		Docs: map[string][]byte{store.DocVerdict: record}}
+	docs := map[string][]byte{store.DocVerdict: record}
+	for suffix, data := range j.Docs {
+		docs[suffix] = data
+	}
+	v := &store.Version{Module: j.Module, Info: info, Mod: j.GoMod, ZipFile: j.ZipFile, ZipHash: j.ZipHash, Docs: docs}
 	if p.sumlog != nil {
 		// Between the durable files and the version list, so that a listed
 		// version always has its record, and a redelivered job completes a

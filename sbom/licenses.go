@@ -1,6 +1,3 @@
-// Package sbom describes what an admitted module version is made of: its own
-// licenses, detected offline from the exact files of its zip. (The SPDX
-// document generated with syft and its cosign signature come here next.)
 package sbom
 
 import (

@@ -54,7 +54,11 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	opts := pipeline.Options{Store: st, Logger: newLogger(stderr, level)}
+	signer, err := loadSigner(cfg)
+	if err != nil {
+		return err
+	}
+	opts := pipeline.Options{Store: st, Logger: newLogger(stderr, level), Signer: signer, Version: Version}
 	if db != nil {
 		defer db.log.Close()
 		opts.ChecksumLog = db.log

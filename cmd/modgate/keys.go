@@ -7,21 +7,34 @@ import (
 	"io"
 	"os"
 
+	"github.com/modgate/modgate/config"
+	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/sumlog"
 )
 
 func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "generate" {
-		return usageErr("keys: usage: modgate keys generate --name NAME --out FILE")
+		return usageErr("keys: usage: modgate keys generate [--name NAME --out FILE] [--cosign-out FILE --password-env VAR|--password-file FILE]")
 	}
 	fs := newFlagSet("keys generate", stderr)
 	name := fs.String("name", "", "checksum database `name`, host[/path], e.g. sum.corp.example")
-	out := fs.String("out", "", "`file` to write the private signing key to (created with mode 0600; never overwritten)")
+	out := fs.String("out", "", "`file` to write the checksum database signing key to (mode 0600; never overwritten)")
+	cosignOut := fs.String("cosign-out", "", "`file` to write an encrypted cosign private key to (and FILE.pub the public key)")
+	passEnv := fs.String("password-env", "", "environment `variable` holding the cosign key's password")
+	passFile := fs.String("password-file", "", "`file` holding the cosign key's password")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
+	if *cosignOut != "" {
+		if err := generateCosign(*cosignOut, *passEnv, *passFile, stdout); err != nil {
+			return err
+		}
+	}
+	if *name == "" && *out == "" && *cosignOut != "" {
+		return nil
+	}
 	if *name == "" || *out == "" {
-		return usageErr("keys generate: --name and --out are required")
+		return usageErr("keys generate: --name and --out are required for the checksum database key")
 	}
 	skey, vkey, err := sumlog.GenerateKey(*name)
 	if err != nil {
@@ -58,4 +71,31 @@ func writeSecret(name string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// generateCosign writes an encrypted cosign key pair.
+func generateCosign(out, passEnv, passFile string, stdout io.Writer) error {
+	sc := config.SigningConfig{PasswordEnv: passEnv, PasswordFile: passFile}
+	if passEnv == "" && passFile == "" {
+		return usageErr("keys generate: --cosign-out needs --password-env or --password-file")
+	}
+	password, err := sc.Password()
+	if err != nil {
+		return err
+	}
+	if len(password) == 0 {
+		return usageErr("keys generate: the cosign key password is empty")
+	}
+	priv, pub, err := sbom.GenerateKeys(password)
+	if err != nil {
+		return err
+	}
+	if err := writeSecret(out, priv); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out+".pub", pub, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "cosign key pair written to %s and %s.pub; configure signing.key_file\n", out, out)
+	return nil
 }

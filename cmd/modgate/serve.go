@@ -23,6 +23,7 @@ import (
 	"github.com/modgate/modgate/metrics"
 	"github.com/modgate/modgate/pipeline"
 	"github.com/modgate/modgate/queue"
+	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/server"
 	"github.com/modgate/modgate/store"
 )
@@ -81,7 +82,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer qc.Close()
 
-	opts := pipeline.Options{Store: st, Logger: log}
+	signer, err := loadSigner(cfg)
+	if err != nil {
+		return err
+	}
+	opts := pipeline.Options{Store: st, Logger: log, Signer: signer, Version: Version}
 	switch {
 	case db != nil:
 		opts.ChecksumLog = db.log
@@ -128,7 +133,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv := &http.Server{
-		Handler:           routes(cfg, st, db, qc, m, log),
+		Handler:           routes(cfg, st, db, qc, m, signer, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
@@ -211,7 +216,7 @@ func listenHTTP(c config.ServerConfig) (net.Listener, error) {
 }
 
 // routes is the HTTP surface of modgate serve.
-func routes(cfg *config.Config, st *store.Dir, db *checksumDB, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) http.Handler {
+func routes(cfg *config.Config, st *store.Dir, db *checksumDB, qc *queue.Conn, m *metrics.Metrics, signer *sbom.Signer, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -224,6 +229,15 @@ func routes(cfg *config.Config, st *store.Dir, db *checksumDB, qc *queue.Conn, m
 		io.WriteString(w, "ready\n")
 	})
 	mux.Handle("GET /metrics", m.Handler())
+	if signer != nil {
+		// The key that verifies every SBOM signature and summary:
+		// cosign verify-blob --key http://…/.well-known/modgate/cosign.pub …
+		pub := signer.PublicKeyPEM()
+		mux.HandleFunc("GET /.well-known/modgate/cosign.pub", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/x-pem-file")
+			w.Write(pub)
+		})
+	}
 	mux.Handle("/hooks/", webhookHandler(cfg, qc, m, log))
 	mux.Handle("/", server.NewProxy(st, log))
 	if db != nil {

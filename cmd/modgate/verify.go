@@ -32,6 +32,13 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	opts := integrity.Options{}
+	signer, err := loadSigner(cfg)
+	if err != nil {
+		return err
+	}
+	if signer != nil {
+		opts.PublicKey = signer.PublicKeyPEM()
+	}
 	headFile := filepath.Join(cfg.DataDir, "verify", "last-head")
 	if db != nil {
 		defer db.log.Close()
@@ -56,6 +63,9 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "verified %d versions (%d zip bytes) in %.0f ms", r.Versions, r.Bytes, r.DurationMS)
 		if db != nil {
 			fmt.Fprintf(stdout, " against checksum log %s, tree %d %s", db.name, r.TreeSize, r.TreeHash)
+		}
+		if opts.PublicKey != nil {
+			fmt.Fprintf(stdout, ", signatures checked (%d unsigned)", r.Unsigned)
 		}
 		fmt.Fprintf(stdout, ": %d findings\n", len(r.Findings))
 	}

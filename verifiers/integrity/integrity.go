@@ -9,6 +9,8 @@ package integrity
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 	modzip "golang.org/x/mod/zip"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/modgate/modgate/sbom"
 )
 
 // Store is the published store, read-only.
@@ -59,7 +63,8 @@ func (f Finding) String() string {
 // Report is the result of one run.
 type Report struct {
 	Versions   int        `json:"versions"`
-	Bytes      int64      `json:"bytes"` // zip bytes re-hashed
+	Bytes      int64      `json:"bytes"`              // zip bytes re-hashed
+	Unsigned   int        `json:"unsigned,omitempty"` // versions without SBOM signature and summary
 	TreeSize   int64      `json:"tree_size,omitempty"`
 	TreeHash   string     `json:"tree_hash,omitempty"`
 	Findings   []Finding  `json:"findings"`
@@ -86,6 +91,10 @@ type Options struct {
 	PreviousHead []byte
 	// Concurrency is the number of versions hashed at once; default NumCPU.
 	Concurrency int
+	// PublicKey is modgate's cosign public key (PEM): when set, every SBOM
+	// signature and verification summary is checked too. Versions published
+	// without them are counted as unsigned.
+	PublicKey []byte
 }
 
 // Check verifies every published version. Findings are in the report; the
@@ -201,6 +210,9 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 	if err != nil {
 		finding("go.mod", "%v", err)
 	}
+	if opts.PublicKey != nil {
+		checkSigned(ctx, st, opts.PublicKey, m, r, finding)
+	}
 	recorded, err := readFile(ctx, st, m, ".ziphash", 256)
 	if err != nil || string(bytes.TrimSpace(recorded)) != zipHash && zipHash != "" {
 		finding("zip", "stored zip hashes to %s, but %s.ziphash says %q", zipHash, m.Version, bytes.TrimSpace(recorded))
@@ -271,4 +283,44 @@ func readFile(ctx context.Context, st Store, m module.Version, suffix string, li
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, limit))
+}
+
+// checkSigned verifies the SBOM's signature and the verification summary
+// of m against the stored zip.
+func checkSigned(ctx context.Context, st Store, pub []byte, m module.Version, r *Report, finding func(check, format string, args ...any)) {
+	sig, err := readFile(ctx, st, m, ".spdx.json.sig", 64<<10)
+	if errors.Is(err, fs.ErrNotExist) {
+		r.mu.Lock()
+		r.Unsigned++
+		r.mu.Unlock()
+		return
+	}
+	doc, derr := readFile(ctx, st, m, ".spdx.json", 64<<20)
+	switch {
+	case err != nil || derr != nil:
+		finding("sbom-signature", "cannot read the SBOM or its signature: %v", errors.Join(err, derr))
+	default:
+		if err := sbom.VerifyBlob(pub, doc, sig); err != nil {
+			finding("sbom-signature", "%v", err)
+		}
+	}
+	env, err := readFile(ctx, st, m, ".intoto.jsonl", 16<<20)
+	if err != nil {
+		finding("summary", "cannot read the verification summary: %v", err)
+		return
+	}
+	f, err := st.OpenFile(ctx, m, ".zip")
+	if err != nil {
+		finding("summary", "%v", err)
+		return
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		finding("summary", "%v", err)
+		return
+	}
+	if err := sbom.VerifySummary(pub, env, hex.EncodeToString(h.Sum(nil))); err != nil {
+		finding("summary", "%v", err)
+	}
 }

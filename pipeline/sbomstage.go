@@ -1,0 +1,115 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/modgate/modgate/sbom"
+	"github.com/modgate/modgate/store"
+)
+
+// Document is one signed document published beside a version.
+type Document struct {
+	Name   string `json:"name"`   // file name in the store: <version><suffix>
+	Path   string `json:"path"`   // URL path on modgate serve
+	SHA256 string `json:"sha256"` // hex
+}
+
+// VerifierID names modgate in verification summaries.
+const VerifierID = "https://github.com/modgate/modgate"
+
+// lazyGenerator builds the SBOM generator on first use: syft's license
+// scanner takes a moment to build, and an admission rejected before the
+// SBOM stage should not pay for it.
+type lazyGenerator struct {
+	once sync.Once
+	gen  *sbom.Generator
+	err  error
+	ver  string
+}
+
+func (l *lazyGenerator) get() (*sbom.Generator, error) {
+	l.once.Do(func() { l.gen, l.err = sbom.NewGenerator("modgate", l.ver) })
+	return l.gen, l.err
+}
+
+// buildSBOM makes the SPDX document of the exact zip being published, and
+// the module's own licenses for policy.
+func (p *Pipeline) buildSBOM(ctx context.Context, j *Job) error {
+	licenses, err := sbom.Licenses(j.ZipFile, j.Module)
+	if err != nil {
+		return reject(fmt.Errorf("%w: reading license files: %v", ErrBadZip, err))
+	}
+	j.Licenses = licenses
+	gen, err := p.sbomGen.get()
+	if err != nil {
+		return err
+	}
+	doc, err := gen.Generate(ctx, sbom.Module{
+		Path: j.Module.Path, Version: j.Module.Version, ZipFile: j.ZipFile,
+		ZipHash: j.ZipHash, ModHash: j.ModHash, Time: j.TagTime, Licenses: licenses,
+	})
+	if err != nil {
+		return err
+	}
+	j.SBOM = doc
+	return nil
+}
+
+// sign signs the SBOM (signature and bundle, as cosign sign-blob makes
+// them) and a SLSA verification summary of the zip, with modgate's cosign
+// key. Without a configured key the documents are published unsigned.
+func (p *Pipeline) sign(ctx context.Context, j *Job) error {
+	j.Docs = map[string][]byte{store.DocSPDX: j.SBOM}
+	if p.signer == nil {
+		return nil
+	}
+	sig, bundle, err := p.signer.SignBlob(j.SBOM)
+	if err != nil {
+		return err
+	}
+	zipSum, err := fileSHA256(j.ZipFile)
+	if err != nil {
+		return err
+	}
+	sbomSum := sha256.Sum256(j.SBOM)
+	sum := sbom.Summary{
+		Module: j.Module.Path, Version: j.Module.Version, ZipSHA256: zipSum, ZipHash: j.ZipHash,
+		PolicyURI: VerifierID + "/policies", Verified: p.Now().UTC().Truncate(time.Second),
+		Inputs: []sbom.ResourceDescriptor{{
+			Name: j.Module.Version + store.DocSPDX, MediaType: "application/spdx+json",
+			Digest: map[string]string{"sha256": hex.EncodeToString(sbomSum[:])},
+		}},
+		VerifierID: VerifierID, VerifierVersion: p.version,
+	}
+	if j.Decision != nil {
+		sum.PolicyDigest = j.Decision.Digest
+	}
+	envelope, err := p.signer.SignSummary(sum)
+	if err != nil {
+		return err
+	}
+	j.Docs[store.DocSPDXSig] = sig
+	j.Docs[store.DocSPDXBundle] = bundle
+	j.Docs[store.DocInToto] = envelope
+	return nil
+}
+
+func fileSHA256(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

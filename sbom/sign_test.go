@@ -1,0 +1,200 @@
+package sbom
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/module"
+)
+
+var testPassword = []byte("correct horse battery staple")
+
+type testKeyPair struct {
+	privPEM, pubPEM []byte
+	signer          *Signer
+}
+
+// testKeys is generated and decrypted once: each costs a third of a second
+// of scrypt.
+var testKeys = sync.OnceValues(func() (*testKeyPair, error) {
+	priv, pub, err := GenerateKeys(testPassword)
+	if err != nil {
+		return nil, err
+	}
+	s, err := LoadSigner(priv, testPassword)
+	if err != nil {
+		return nil, err
+	}
+	return &testKeyPair{priv, pub, s}, nil
+})
+
+func keys(tb testing.TB) *testKeyPair {
+	tb.Helper()
+	k, err := testKeys()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+func TestKeys(t *testing.T) {
+	k := keys(t)
+	if !bytes.HasPrefix(k.privPEM, []byte("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")) {
+		t.Errorf("private key is not an encrypted sigstore key:\n%.60s", k.privPEM)
+	}
+	if !bytes.Equal(k.signer.PublicKeyPEM(), k.pubPEM) {
+		t.Errorf("PublicKeyPEM differs from the generated public key:\n%s\n%s", k.signer.PublicKeyPEM(), k.pubPEM)
+	}
+	if _, err := LoadSigner(k.privPEM, []byte("wrong")); err == nil {
+		t.Error("LoadSigner accepted a wrong password")
+	}
+	if _, _, err := GenerateKeys(nil); err == nil {
+		t.Error("GenerateKeys accepted an empty password")
+	}
+}
+
+func TestSignBlob(t *testing.T) {
+	k := keys(t)
+	data := []byte(`{"spdxVersion":"SPDX-2.3"}`)
+	sig, bundle, err := k.signer.SignBlob(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := base64.StdEncoding.DecodeString(string(sig)); err != nil {
+		t.Errorf("signature is not base64: %q", sig)
+	}
+	if err := VerifyBlob(k.pubPEM, data, sig); err != nil {
+		t.Errorf("VerifyBlob: %v", err)
+	}
+	if err := VerifyBundle(k.pubPEM, data, bundle); err != nil {
+		t.Errorf("VerifyBundle: %v", err)
+	}
+	var b struct {
+		MediaType            string `json:"mediaType"`
+		VerificationMaterial struct {
+			PublicKey struct{ Hint string } `json:"publicKey"`
+		} `json:"verificationMaterial"`
+	}
+	if err := json.Unmarshal(bundle, &b); err != nil || b.MediaType != bundleMediaType || b.VerificationMaterial.PublicKey.Hint != k.signer.hint {
+		t.Errorf("bundle %s: %v", bundle, err)
+	}
+
+	tampered := append(bytes.Clone(data[:len(data)-1]), ' ', '}')
+	other, _, err := GenerateKeys([]byte("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSigner, err := LoadSigner(other, []byte("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"tampered blob":          VerifyBlob(k.pubPEM, tampered, sig),
+		"tampered blob (bundle)": VerifyBundle(k.pubPEM, tampered, bundle),
+		"other key":              VerifyBlob(otherSigner.PublicKeyPEM(), data, sig),
+		"other key (bundle)":     VerifyBundle(otherSigner.PublicKeyPEM(), data, bundle),
+		"not base64":             VerifyBlob(k.pubPEM, data, []byte("!!")),
+	} {
+		if !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: err = %v, want ErrBadSignature", name, err)
+		}
+	}
+}
+
+func testSummary(zipSHA256 string) Summary {
+	return Summary{
+		Module: "corp.example/m", Version: "v1.2.3",
+		ZipSHA256: zipSHA256, ZipHash: "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+		PolicyURI: "https://modgate.example/policies/default.cel", PolicyDigest: "sha256:" + strings.Repeat("ab", 32),
+		Verified: time.Date(2026, 11, 21, 12, 30, 0, 500, time.FixedZone("CET", 3600)),
+		Inputs: []ResourceDescriptor{{
+			Name: "corp.example/m@v1.2.3.spdx.json", URI: "corp.example/m/@v/v1.2.3.spdx.json",
+			Digest: map[string]string{"sha256": strings.Repeat("cd", 32)}, MediaType: "application/spdx+json",
+		}},
+		VerifierID: "https://modgate.example/verifier", VerifierVersion: "v0.9.0",
+	}
+}
+
+func TestSignSummary(t *testing.T) {
+	k := keys(t)
+	zipA, zipB := strings.Repeat("0a", 32), strings.Repeat("0b", 32)
+	env, err := k.signer.SignSummary(testSummary(zipA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(env, []byte("\n")) != 1 || env[len(env)-1] != '\n' {
+		t.Errorf("envelope is not one JSON line: %q", env)
+	}
+	if err := VerifySummary(k.pubPEM, env, zipA); err != nil {
+		t.Errorf("VerifySummary(zip A): %v", err)
+	}
+	if err := VerifySummary(k.pubPEM, env, zipB); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifySummary(zip B) = %v, want ErrBadSignature", err)
+	}
+	other, err := LoadSigner(mustGenerate(t, "other"), []byte("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifySummary(other.PublicKeyPEM(), env, zipA); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifySummary(other key) = %v, want ErrBadSignature", err)
+	}
+
+	var e struct {
+		PayloadType string `json:"payloadType"`
+		Payload     []byte `json:"payload"`
+	}
+	if err := json.Unmarshal(env, &e); err != nil || e.PayloadType != "application/vnd.in-toto+json" {
+		t.Fatalf("envelope: %v, payload type %q", err, e.PayloadType)
+	}
+	want := `{"_type":"https://in-toto.io/Statement/v1",` +
+		`"subject":[{"name":"corp.example/m/@v/v1.2.3.zip","digest":{"dirHash":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","sha256":"` + zipA + `"}}],` +
+		`"predicateType":"https://slsa.dev/verification_summary/v1",` +
+		`"predicate":{"verifier":{"id":"https://modgate.example/verifier","version":{"modgate":"v0.9.0"}},` +
+		`"timeVerified":"2026-11-21T11:30:00.0000005Z","resourceUri":"pkg:golang/corp.example/m@v1.2.3",` +
+		`"policy":{"uri":"https://modgate.example/policies/default.cel","digest":{"sha256":"` + strings.Repeat("ab", 32) + `"}},` +
+		`"inputAttestations":[{"name":"corp.example/m@v1.2.3.spdx.json","uri":"corp.example/m/@v/v1.2.3.spdx.json","digest":{"sha256":"` + strings.Repeat("cd", 32) + `"},"mediaType":"application/spdx+json"}],` +
+		`"verificationResult":"PASSED","verifiedLevels":["SLSA_BUILD_LEVEL_0"],"slsaVersion":"1.0"}}`
+	if string(e.Payload) != want {
+		t.Errorf("statement\n%s\nwant\n%s", e.Payload, want)
+	}
+}
+
+func mustGenerate(t *testing.T, password string) []byte {
+	t.Helper()
+	priv, _, err := GenerateKeys([]byte(password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
+func TestSignSummaryRefuses(t *testing.T) {
+	k := keys(t)
+	for _, tc := range []struct {
+		name   string
+		change func(*Summary)
+	}{
+		{"bad module path", func(s *Summary) { s.Module = "Corp..example/m" }},
+		{"zip sha256 not hex", func(s *Summary) { s.ZipSHA256 = "sha256:" + strings.Repeat("0", 64) }},
+		{"zip hash not h1", func(s *Summary) { s.ZipHash = "h2:abc" }},
+		{"no policy", func(s *Summary) { s.PolicyURI = "" }},
+		{"policy digest without algorithm", func(s *Summary) { s.PolicyDigest = strings.Repeat("ab", 32) }},
+		{"no verifier", func(s *Summary) { s.VerifierID = "" }},
+		{"no time", func(s *Summary) { s.Verified = time.Time{} }},
+		{"input without digest", func(s *Summary) { s.Inputs = []ResourceDescriptor{{URI: "x"}} }},
+	} {
+		sum := testSummary(strings.Repeat("0a", 32))
+		tc.change(&sum)
+		_, err := k.signer.SignSummary(sum)
+		var merr *module.ModuleError
+		if err == nil || !errors.As(err, &merr) {
+			t.Errorf("%s: err = %v, want a module error", tc.name, err)
+		}
+	}
+}

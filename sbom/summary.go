@@ -1,0 +1,208 @@
+package sbom
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	"golang.org/x/mod/module"
+)
+
+const (
+	// PredicateVerificationSummary is the SLSA verification summary predicate
+	// type; `cosign verify-blob-attestation --type` takes it as is.
+	PredicateVerificationSummary = "https://slsa.dev/verification_summary/v1"
+	statementType                = "https://in-toto.io/Statement/v1"
+	inTotoPayloadType            = "application/vnd.in-toto+json" // as cosign's types.IntotoPayloadType
+	resultPassed                 = "PASSED"
+	// levelBuild0 is claimed when the caller names no level: modgate checks
+	// the source (signed tag, checksums, policy), not how anything was built.
+	levelBuild0 = "SLSA_BUILD_LEVEL_0"
+)
+
+// ResourceDescriptor names a resource by URI and digests (in-toto v1
+// ResourceDescriptor), such as an input to verification.
+type ResourceDescriptor struct {
+	Name      string            `json:"name,omitempty"`
+	URI       string            `json:"uri,omitempty"`
+	Digest    map[string]string `json:"digest,omitempty"` // algorithm (sha256, …) to lowercase hex
+	MediaType string            `json:"mediaType,omitempty"`
+}
+
+// Summary is what modgate attests about an admitted module version: who
+// verified it, when, against which policy, with which inputs, and that it
+// passed. SignSummary only signs passing results.
+type Summary struct {
+	Module, Version string
+	ZipSHA256       string // lowercase hex SHA-256 of the module zip: the statement's subject
+	ZipHash         string // "h1:…" of the zip (also in the subject, as dirHash)
+	PolicyURI       string // required by the predicate
+	PolicyDigest    string // "<algorithm>:<hex>", e.g. "sha256:…"; optional
+	Verified        time.Time
+	Inputs          []ResourceDescriptor // e.g. the SBOM, with its sha256
+	VerifierID      string               // a URI, e.g. "https://modgate.dev/verifier"
+	VerifierVersion string               // modgate's version
+	// VerifiedLevels are the SLSA levels claimed, at most one per track.
+	// Empty means SLSA_BUILD_LEVEL_0: no claim about how the module was built.
+	VerifiedLevels []string
+}
+
+type statement struct {
+	Type          string               `json:"_type"`
+	Subject       []ResourceDescriptor `json:"subject"`
+	PredicateType string               `json:"predicateType"`
+	Predicate     vsaPredicate         `json:"predicate"`
+}
+
+type vsaPredicate struct {
+	Verifier struct {
+		ID      string            `json:"id"`
+		Version map[string]string `json:"version,omitempty"`
+	} `json:"verifier"`
+	TimeVerified       string               `json:"timeVerified"`
+	ResourceURI        string               `json:"resourceUri"`
+	Policy             ResourceDescriptor   `json:"policy"`
+	InputAttestations  []ResourceDescriptor `json:"inputAttestations,omitempty"`
+	VerificationResult string               `json:"verificationResult"`
+	VerifiedLevels     []string             `json:"verifiedLevels"`
+	SLSAVersion        string               `json:"slsaVersion,omitempty"`
+}
+
+func (sum Summary) statement() (*statement, error) {
+	if err := module.Check(sum.Module, sum.Version); err != nil {
+		return nil, err
+	}
+	if !isHexDigest(sum.ZipSHA256, 64) {
+		return nil, fmt.Errorf("zip SHA-256 %q is not 64 lowercase hex digits", sum.ZipSHA256)
+	}
+	h1, err := dirHash(sum.ZipHash)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case sum.PolicyURI == "":
+		return nil, errors.New("no policy URI")
+	case sum.VerifierID == "":
+		return nil, errors.New("no verifier id")
+	case sum.Verified.IsZero():
+		return nil, errors.New("no verification time")
+	}
+	policy := ResourceDescriptor{URI: sum.PolicyURI}
+	if sum.PolicyDigest != "" {
+		alg, value, ok := strings.Cut(sum.PolicyDigest, ":")
+		if !ok || alg == "" || !isHexDigest(value, 0) {
+			return nil, fmt.Errorf("policy digest %q is not <algorithm>:<lowercase hex>", sum.PolicyDigest)
+		}
+		policy.Digest = map[string]string{alg: value}
+	}
+	for _, in := range sum.Inputs {
+		if len(in.Digest) == 0 {
+			return nil, fmt.Errorf("input %q has no digest", in.URI+in.Name)
+		}
+	}
+	escPath, _ := module.EscapePath(sum.Module)
+	escVersion, _ := module.EscapeVersion(sum.Version)
+	st := &statement{
+		Type: statementType,
+		Subject: []ResourceDescriptor{{
+			Name:   escPath + "/@v/" + escVersion + ".zip",
+			Digest: map[string]string{"sha256": sum.ZipSHA256, "dirHash": h1},
+		}},
+		PredicateType: PredicateVerificationSummary,
+	}
+	p := &st.Predicate
+	p.Verifier.ID = sum.VerifierID
+	if sum.VerifierVersion != "" {
+		p.Verifier.Version = map[string]string{"modgate": sum.VerifierVersion}
+	}
+	p.TimeVerified = sum.Verified.UTC().Format(time.RFC3339Nano)
+	p.ResourceURI = goPURL(sum.Module, sum.Version)
+	p.Policy = policy
+	p.InputAttestations = sum.Inputs
+	p.VerificationResult = resultPassed
+	p.VerifiedLevels = sum.VerifiedLevels
+	if len(p.VerifiedLevels) == 0 {
+		p.VerifiedLevels = []string{levelBuild0}
+	}
+	p.SLSAVersion = "1.0"
+	return st, nil
+}
+
+// SignSummary returns the summary as an in-toto v1 statement with the SLSA
+// verification summary predicate, signed as a DSSE envelope, on one line
+// ending in a newline (the .intoto.jsonl format). The subject is the module
+// zip, by SHA-256 (what cosign checks) and dirHash (its h1:, in hex).
+func (s *Signer) SignSummary(sum Summary) ([]byte, error) {
+	st, err := sum.statement()
+	if err != nil {
+		return nil, &module.ModuleError{Path: sum.Module, Version: sum.Version, Err: fmt.Errorf("verification summary: %w", err)}
+	}
+	payload, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	env, err := dsse.WrapSigner(s.sv, inTotoPayloadType).SignMessage(bytes.NewReader(payload))
+	if err != nil {
+		return nil, &module.ModuleError{Path: sum.Module, Version: sum.Version, Err: fmt.Errorf("signing verification summary: %w", err)}
+	}
+	return append(env, '\n'), nil
+}
+
+// VerifySummary checks an envelope made by SignSummary: signed by pubPEM, an
+// in-toto statement with the SLSA verification summary predicate, a PASSED
+// result, and the zip with SHA-256 zipSHA256 (lowercase hex) among its
+// subjects.
+func VerifySummary(pubPEM, envelope []byte, zipSHA256 string) error {
+	v, err := loadVerifier(pubPEM)
+	if err != nil {
+		return err
+	}
+	var payload []byte
+	dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(inTotoPayloadType), dsse.WithDecodedPayload(&payload))
+	if err := dv.VerifySignature(bytes.NewReader(bytes.TrimSpace(envelope)), nil); err != nil {
+		return fmt.Errorf("%w: verification summary: %v", ErrBadSignature, err)
+	}
+	var st statement
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return fmt.Errorf("%w: verification summary: reading statement: %v", ErrBadSignature, err)
+	}
+	switch {
+	case st.Type != statementType:
+		return fmt.Errorf("%w: verification summary: statement type %q, want %q", ErrBadSignature, st.Type, statementType)
+	case st.PredicateType != PredicateVerificationSummary:
+		return fmt.Errorf("%w: verification summary: predicate type %q, want %q", ErrBadSignature, st.PredicateType, PredicateVerificationSummary)
+	case st.Predicate.VerificationResult != resultPassed:
+		return fmt.Errorf("%w: verification summary: result %q, want %q", ErrBadSignature, st.Predicate.VerificationResult, resultPassed)
+	}
+	for _, subj := range st.Subject {
+		if d := subj.Digest["sha256"]; d != "" && d == strings.ToLower(zipSHA256) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: verification summary is about another zip (no subject has sha256 %s)", ErrBadSignature, zipSHA256)
+}
+
+// dirHash converts an h1: hash to the in-toto dirHash digest: the same
+// SHA-256, in lowercase hex.
+func dirHash(h1 string) (string, error) {
+	b64, ok := strings.CutPrefix(h1, "h1:")
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if !ok || err != nil || len(raw) != 32 {
+		return "", fmt.Errorf("zip hash %q is not an h1: hash", h1)
+	}
+	return hex.EncodeToString(raw), nil
+}
+
+// isHexDigest reports whether s is lowercase hex, of length n if n > 0.
+func isHexDigest(s string, n int) bool {
+	if s == "" || n > 0 && len(s) != n || len(s)%2 != 0 {
+		return false
+	}
+	return strings.Trim(s, "0123456789abcdef") == ""
+}
