@@ -14,7 +14,7 @@ all: build
 
 ## build: compile bin/modgate
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/modgate
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/modgate
 
 ## run: start modgate on its embedded defaults (data in ./data, listen on 127.0.0.1:8080);
 ## set CONFIG=path/to/modgate.yaml to use a configuration file.
