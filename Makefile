@@ -16,10 +16,24 @@ all: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/modgate
 
-## run: start modgate on its embedded defaults (data in ./data, listen on 127.0.0.1:8080);
-## set CONFIG=path/to/modgate.yaml to use a configuration file.
-run: build
-	./$(BIN) serve $(if $(CONFIG),--config $(CONFIG))
+DEV       := .dev
+
+## run: start modgate on embedded defaults: generated development keys and a sample
+## configuration in .dev/ (data in ./data, HTTP on 127.0.0.1:8080, NATS on 127.0.0.1:4222);
+## set CONFIG=path/to/modgate.yaml to use your own configuration instead.
+run: build $(if $(CONFIG),,$(DEV)/modgate.yaml)
+	./$(BIN) serve --config $(if $(CONFIG),$(CONFIG),$(DEV)/modgate.yaml)
+
+# Development keys and configuration, made once. Not for production: the
+# cosign password sits in a file next to the key.
+$(DEV)/modgate.yaml:
+	mkdir -p $(DEV) && chmod 700 $(DEV)
+	./$(BIN) keys generate --name sum.modgate.localhost --out $(DEV)/sumdb.key
+	umask 077 && head -c 24 /dev/urandom | base64 > $(DEV)/cosign.password
+	./$(BIN) keys generate --cosign-out $(DEV)/cosign.key --password-file $(DEV)/cosign.password
+	umask 077 && head -c 24 /dev/urandom | base64 > $(DEV)/github.secret
+	sed 's|@DATA@|$(CURDIR)/$(DATA)|' examples/dev.yaml > $@
+	@echo "development configuration in $@: add repositories and signers there"
 
 ## test: every test, including the real git/gpg/ssh-keygen/go end-to-end scripts
 test:
