@@ -8,7 +8,7 @@ CONFIG    ?=
 DATA      ?= data
 FUZZTIME  ?= 20s
 
-.PHONY: all build run test test-short bench fuzz lint tools clean
+.PHONY: all build run test test-short stress bench fuzz lint tools clean
 
 all: build
 
@@ -42,6 +42,10 @@ test:
 ## test-short: unit tests only
 test-short:
 	$(GO) test -count=1 -short ./...
+
+## stress: kill -9 crash test of modgate serve under webhook load (about 2 minutes; MODGATE_STRESS_RUNS, MODGATE_STRESS_SEED)
+stress:
+	MODGATE_STRESS=1 $(GO) test -count=1 -run 'TestServe(Crash|Load)' -v ./cmd/modgate
 
 ## bench: Go benchmarks of the hot paths
 bench:

@@ -273,7 +273,7 @@ func (p *Pipeline) Admit(ctx context.Context, req Request) *Verdict {
 		v.Result = Rejected
 	case transient:
 		v.Result = Errored
-	case j.AlreadyPublished && !j.Published:
+	case !j.Published && j.AlreadyPublished:
 		v.Result = Duplicate
 	default:
 		v.Result = Admitted

@@ -20,8 +20,12 @@ import (
 // (<version>.verdict.json): the policy input it was admitted on and the
 // decision. `modgate policy test` and `policy eval --all` replay it.
 type Record struct {
-	Module   string             `json:"module"`
-	Version  string             `json:"version"`
+	Module  string `json:"module"`
+	Version string `json:"version"`
+	// EventID is the event whose admission published the version: a job
+	// redelivered after a crash between publish and verdict finds its own
+	// record and reports the admission, not a duplicate.
+	EventID  string             `json:"event_id,omitempty"`
 	Input    *policies.Input    `json:"input"`
 	Decision *policies.Decision `json:"decision,omitempty"`
 	Hashes   *Hashes            `json:"hashes"`
@@ -111,7 +115,8 @@ func (p *Pipeline) policyInput(ctx context.Context, j *Job) (*policies.Input, er
 // recordDoc is the .verdict.json of the version being published.
 func (j *Job) recordDoc() ([]byte, error) {
 	return json.MarshalIndent(&Record{
-		Module: j.Module.Path, Version: j.Module.Version, Input: j.PolicyInput, Decision: j.Decision,
+		Module: j.Module.Path, Version: j.Module.Version, EventID: j.Request.EventID,
+		Input: j.PolicyInput, Decision: j.Decision,
 		Hashes: &Hashes{Zip: j.ZipHash, Mod: j.ModHash},
 	}, "", "  ")
 }

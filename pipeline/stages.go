@@ -388,6 +388,13 @@ func (p *Pipeline) publish(ctx context.Context, j *Job) error {
 		return err
 	}
 	j.Published = created
+	if !created && j.Request.EventID != "" {
+		// Published by this very event, whose job died before its verdict
+		// was recorded: the redelivery finishes that admission.
+		if rec, err := p.readRecord(ctx, j.Module); err == nil && rec.EventID == j.Request.EventID {
+			j.Published = true
+		}
+	}
 	j.AlreadyPublished = j.AlreadyPublished || !created
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/module"
 
 	"github.com/modgate/modgate/sumlog"
@@ -148,4 +149,17 @@ func (c *Conn) ForgetDelivery(ctx context.Context, provider, deliveryID string) 
 		return fmt.Errorf("queue: forget delivery %s %s: %w", provider, deliveryID, err)
 	}
 	return nil
+}
+
+// HasDelivery reports whether a webhook delivery id is recorded, without
+// recording it.
+func (c *Conn) HasDelivery(ctx context.Context, provider, deliveryID string) (bool, error) {
+	_, err := c.deliveries.Get(ctx, EscapeKey(provider)+"."+EscapeKey(deliveryID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("queue: delivery %s %s: %w", provider, deliveryID, err)
+	}
+	return true, nil
 }

@@ -18,6 +18,7 @@ func (nopSink) Enqueue(context.Context, *Event, string) (string, error) { return
 type nopReplays struct{}
 
 func (nopReplays) Seen(context.Context, Provider, string) (bool, error) { return false, nil }
+func (nopReplays) Has(context.Context, Provider, string) (bool, error)  { return false, nil }
 func (nopReplays) Forget(context.Context, Provider, string) error       { return nil }
 
 type nopAuditor struct{}

@@ -73,7 +73,11 @@ func (c Config) Validate() error {
 type Sink interface {
 	// Enqueue hands ev, from the allowed repository repo, to the workers and
 	// returns the id of the queued event. When it returns nil the event must
-	// be durable. An error is treated as transient: the delivery is answered
+	// be durable. It must be idempotent for the same tag event: the handler
+	// records a delivery against replays only after Enqueue succeeded, so
+	// copies racing each other, or a redelivery after a crash in between,
+	// enqueue the same event again (the NATS queue merges them by message
+	// id). An error is treated as transient: the delivery is answered
 	// 503 and its replay records are forgotten so that a redelivery is
 	// accepted. It is called concurrently.
 	Enqueue(ctx context.Context, ev *Event, repo string) (eventID string, err error)
@@ -100,6 +104,8 @@ type Replays interface {
 	// be atomic (create-if-absent): of concurrent calls with one key,
 	// exactly one returns false. The record must be durable when it returns.
 	Seen(ctx context.Context, p Provider, key string) (bool, error)
+	// Has reports whether key is recorded, without recording it.
+	Has(ctx context.Context, p Provider, key string) (bool, error)
 	// Forget removes key, so that a delivery whose hand-over failed can be
 	// redelivered. Forgetting an absent key is not an error.
 	Forget(ctx context.Context, p Provider, key string) error
@@ -301,16 +307,18 @@ func (h *handler) admit(ctx context.Context, p Provider, id string, header http.
 		sum := sha256.Sum256(body)
 		keys = append(keys, "sha256."+hex.EncodeToString(sum[:]))
 	}
-	dup, recorded, err := h.remember(ctx, p, keys)
-	if err != nil {
-		h.forget(p, id, recorded)
+	// The replay record is written only once the event is safely enqueued:
+	// a crash between the two must not turn the provider's redelivery into
+	// a "duplicate" of an event that never reached the queue. Until then
+	// only a read guards against replays; deliveries racing past it (or a
+	// redelivery after a crash) enqueue the same request again, which the
+	// queue's message-id deduplication makes one event.
+	if dup, err := h.known(ctx, p, keys); err != nil {
 		return outcome{status: http.StatusServiceUnavailable, result: ResultFailed,
 			reason: "replay store unavailable; retry later", err: err}
-	}
-	if dup != "" {
+	} else if dup != "" {
 		return outcome{status: http.StatusOK, result: ResultDuplicate, reason: dup}
 	}
-
 	ev, err := Parse(p, header, body)
 	switch {
 	case errors.Is(err, ErrIgnored):
@@ -339,12 +347,41 @@ func (h *handler) admit(ctx context.Context, p Provider, id string, header http.
 
 	eventID, err := h.sink.Enqueue(ctx, ev, repo)
 	if err != nil {
-		h.forget(p, id, recorded)
 		return outcome{status: http.StatusServiceUnavailable, result: ResultFailed,
 			reason: "queue unavailable; retry later", err: err}
 	}
 	rec.EventID = eventID
+	dup, recorded, err := h.remember(ctx, p, keys)
+	if err != nil {
+		// Enqueued, but not recorded against replays: a redelivery is
+		// deduplicated by the queue within its window. Accept.
+		h.log.Warn("webhook: replay record not written", "provider", p, "delivery", id, "err", err)
+		return outcome{status: http.StatusAccepted, result: ResultAccepted}
+	}
+	if dup != "" {
+		// A copy raced this one past the read; the queue made them one event.
+		h.forget(p, id, recorded)
+		return outcome{status: http.StatusOK, result: ResultDuplicate, reason: dup}
+	}
 	return outcome{status: http.StatusAccepted, result: ResultAccepted}
+}
+
+// known reports why the delivery is a duplicate of one already recorded,
+// or "".
+func (h *handler) known(ctx context.Context, p Provider, keys []string) (string, error) {
+	for _, k := range keys {
+		seen, err := h.replays.Has(ctx, p, k)
+		if err != nil {
+			return "", fmt.Errorf("replay store: %w", err)
+		}
+		if seen {
+			if k == keys[0] {
+				return "delivery id already received", nil
+			}
+			return "the same signed body was already received under another delivery id", nil
+		}
+	}
+	return "", nil
 }
 
 // remember records keys in order until one was already seen, and returns

@@ -51,6 +51,17 @@ func (m *MemoryReplays) Seen(ctx context.Context, p Provider, key string) (bool,
 	return false, nil
 }
 
+// Has implements Replays.
+func (m *MemoryReplays) Has(ctx context.Context, p Provider, key string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.seen[memoryKey{p, key}]
+	return ok && !m.expired(t, m.now()), nil
+}
+
 // Forget implements Replays.
 func (m *MemoryReplays) Forget(ctx context.Context, p Provider, key string) error {
 	m.mu.Lock()

@@ -91,6 +91,13 @@ func (f *failingReplays) Seen(ctx context.Context, p Provider, key string) (bool
 	return f.Replays.Seen(ctx, p, key)
 }
 
+func (f *failingReplays) Has(ctx context.Context, p Provider, key string) (bool, error) {
+	if f.fail {
+		return false, errors.New("nats: timeout")
+	}
+	return f.Replays.Has(ctx, p, key)
+}
+
 // rig is a handler with recording dependencies and captured logs.
 type rig struct {
 	t       *testing.T

@@ -79,6 +79,10 @@ func (d deliveries) Seen(ctx context.Context, p webhook.Provider, key string) (b
 	return d.qc.SeenDelivery(ctx, string(p), key)
 }
 
+func (d deliveries) Has(ctx context.Context, p webhook.Provider, key string) (bool, error) {
+	return d.qc.HasDelivery(ctx, string(p), key)
+}
+
 func (d deliveries) Forget(ctx context.Context, p webhook.Provider, key string) error {
 	return d.qc.ForgetDelivery(ctx, string(p), key)
 }
