@@ -294,3 +294,18 @@ func TestDependenciesUnreachableIsTransient(t *testing.T) {
 		t.Errorf("published while the database was unreachable: %v", err)
 	}
 }
+
+// A job that published and died before its verdict was recorded comes back
+// with the same event id: it reports the admission, not a duplicate; another
+// event for the same version is a duplicate.
+func TestRedeliveredJobReportsItsAdmission(t *testing.T) {
+	f := newFixture(t, "corp.example/redeliver")
+	f.repo.TagGPG("v1.0.0")
+	ctx := context.Background()
+	first := f.p.Admit(ctx, Request{Repo: f.repo.Dir, Tag: "v1.0.0", EventID: "event-1"})
+	again := f.p.Admit(ctx, Request{Repo: f.repo.Dir, Tag: "v1.0.0", EventID: "event-1"})
+	other := f.p.Admit(ctx, Request{Repo: f.repo.Dir, Tag: "v1.0.0", EventID: "event-2"})
+	if first.Result != Admitted || again.Result != Admitted || other.Result != Duplicate {
+		t.Fatalf("first %s, redelivered %s, other event %s", first.Result, again.Result, other.Result)
+	}
+}
