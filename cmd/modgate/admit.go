@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/pipeline"
 	"github.com/modgate/modgate/store"
 )
@@ -63,16 +64,9 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer db.log.Close()
 		opts.ChecksumLog = db.log
 	}
-	p, err := pipeline.New(cfg, opts)
+	p, err := newPipeline(cfg, opts, stderr)
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("config: %w", err)}
-	}
-	if cfg.Policies.Dir != "" {
-		set, err := loadPolicies(cfg.Policies.Dir, stderr)
-		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("policies.dir: %s does not compile", cfg.Policies.Dir)}
-		}
-		p.SetPolicies(set)
+		return err
 	}
 	v := p.Admit(ctx, pipeline.Request{Repo: *repo, Tag: *tag, Source: "cli"})
 	if *asJSON {
@@ -96,4 +90,21 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return &exitError{code: 2}
 	}
+}
+
+// newPipeline builds the pipeline and loads the configured policies; a
+// policy set that does not compile is a start-up error.
+func newPipeline(cfg *config.Config, opts pipeline.Options, stderr io.Writer) (*pipeline.Pipeline, error) {
+	p, err := pipeline.New(cfg, opts)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("config: %w", err)}
+	}
+	if cfg.Policies.Dir != "" {
+		set, err := loadPolicies(cfg.Policies.Dir, stderr)
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("policies.dir: %s does not compile", cfg.Policies.Dir)}
+		}
+		p.SetPolicies(set)
+	}
+	return p, nil
 }

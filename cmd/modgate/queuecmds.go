@@ -32,6 +32,19 @@ func connectQueue(ctx context.Context, cfg *config.Config, stderr io.Writer) (*q
 	return qc, nil
 }
 
+// dialQueue loads the configuration and connects to its NATS, or to
+// natsURL when given.
+func dialQueue(ctx context.Context, cfgFile, natsURL string, stderr io.Writer) (*queue.Conn, error) {
+	cfg, err := loadConfig(cfgFile)
+	if err != nil {
+		return nil, err
+	}
+	if natsURL != "" {
+		cfg.NATS.URL = natsURL
+	}
+	return connectQueue(ctx, cfg, stderr)
+}
+
 // enqueueAdmit publishes the request and, with wait, prints the verdict
 // when a worker has reached one.
 func enqueueAdmit(ctx context.Context, cfg *config.Config, repo, tag string, wait bool, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) error {
@@ -109,14 +122,7 @@ func cmdVerdict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !strings.Contains(key, "@") {
 		return usageErr("usage: modgate verdict MODULE@VERSION [--config FILE]")
 	}
-	cfg, err := loadConfig(*cfgFile)
-	if err != nil {
-		return err
-	}
-	if *natsURL != "" {
-		cfg.NATS.URL = *natsURL
-	}
-	qc, err := connectQueue(ctx, cfg, stderr)
+	qc, err := dialQueue(ctx, *cfgFile, *natsURL, stderr)
 	if err != nil {
 		return err
 	}
@@ -151,14 +157,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageErr("audit: --since %q: want a duration (24h) or an RFC 3339 time", *since)
 		}
 	}
-	cfg, err := loadConfig(*cfgFile)
-	if err != nil {
-		return err
-	}
-	if *natsURL != "" {
-		cfg.NATS.URL = *natsURL
-	}
-	qc, err := connectQueue(ctx, cfg, stderr)
+	qc, err := dialQueue(ctx, *cfgFile, *natsURL, stderr)
 	if err != nil {
 		return err
 	}

@@ -98,16 +98,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case *workersOnly && cfg.ChecksumDB.Enabled():
 		opts.ChecksumLog = queue.RemoteChecksumLog(qc)
 	}
-	p, err := pipeline.New(cfg, opts)
+	p, err := newPipeline(cfg, opts, stderr)
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("config: %w", err)}
-	}
-	if cfg.Policies.Dir != "" {
-		set, err := loadPolicies(cfg.Policies.Dir, stderr)
-		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("policies.dir: %s does not compile", cfg.Policies.Dir)}
-		}
-		p.SetPolicies(set)
+		return err
 	}
 	m := metrics.New(func(ctx context.Context) (int, error) {
 		d, err := qc.QueueDepth(ctx)
