@@ -60,14 +60,6 @@ type rejection struct{ errs []error }
 func (r *rejection) Error() string   { return errors.Join(r.errs...).Error() }
 func (r *rejection) Unwrap() []error { return r.errs }
 
-// IsRejection reports whether err is a permanent rejection rather than a
-// transient failure.
-func IsRejection(err error) bool {
-	var ce *CheckError
-	var r *rejection
-	return errors.As(err, &ce) || errors.As(err, &r)
-}
-
 // oneLine folds a multi-line message (git's stderr, say) into one line.
 func oneLine(s string) string {
 	s = strings.TrimSpace(s)

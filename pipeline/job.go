@@ -55,8 +55,9 @@ type Job struct {
 	ModHash string // h1: of go.mod
 
 	// Set by sbom.
-	Licenses []string // the module's own licenses (SPDX ids)
-	SBOM     []byte   // SPDX 2.3 JSON
+	Licenses  []string // the module's own licenses (SPDX ids)
+	SBOM      []byte   // SPDX 2.3 JSON
+	ZipSHA256 string   // hex SHA-256 of the zip
 
 	// Set by sign: the documents published beside the version, by suffix.
 	Docs map[string][]byte

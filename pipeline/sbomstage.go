@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -47,13 +45,18 @@ func (p *Pipeline) buildSBOM(ctx context.Context, j *Job) error {
 		return reject(fmt.Errorf("%w: reading license files: %v", ErrBadZip, err))
 	}
 	j.Licenses = licenses
+	// One pass over the zip for its SHA-256, used by the SBOM and the
+	// verification summary alike.
+	if j.ZipSHA256, err = sbom.SHA256File(j.ZipFile); err != nil {
+		return err
+	}
 	gen, err := p.sbomGen.get()
 	if err != nil {
 		return err
 	}
 	doc, err := gen.Generate(ctx, sbom.Module{
 		Path: j.Module.Path, Version: j.Module.Version, ZipFile: j.ZipFile,
-		ZipHash: j.ZipHash, ModHash: j.ModHash, Time: j.TagTime, Licenses: licenses,
+		ZipHash: j.ZipHash, ModHash: j.ModHash, ZipSHA256: j.ZipSHA256, Time: j.TagTime, Licenses: licenses,
 	})
 	if err != nil {
 		return err
@@ -74,13 +77,9 @@ func (p *Pipeline) sign(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	zipSum, err := fileSHA256(j.ZipFile)
-	if err != nil {
-		return err
-	}
 	sbomSum := sha256.Sum256(j.SBOM)
 	sum := sbom.Summary{
-		Module: j.Module.Path, Version: j.Module.Version, ZipSHA256: zipSum, ZipHash: j.ZipHash,
+		Module: j.Module.Path, Version: j.Module.Version, ZipSHA256: j.ZipSHA256, ZipHash: j.ZipHash,
 		PolicyURI: VerifierID + "/policies", Verified: p.Now().UTC().Truncate(time.Second),
 		Inputs: []sbom.ResourceDescriptor{{
 			Name: j.Module.Version + store.DocSPDX, MediaType: "application/spdx+json",
@@ -99,17 +98,4 @@ func (p *Pipeline) sign(ctx context.Context, j *Job) error {
 	j.Docs[store.DocSPDXBundle] = bundle
 	j.Docs[store.DocInToto] = envelope
 	return nil
-}
-
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

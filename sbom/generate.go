@@ -70,10 +70,13 @@ func NewGenerator(tool, version string) (*Generator, error) {
 // go.mod against ModHash, and reads everything else from the zip.
 type Module struct {
 	Path, Version string
-	ZipFile       string    // the module zip (golang.org/x/mod/zip layout)
-	ZipHash       string    // "h1:…" of the zip, as in go.sum
-	ModHash       string    // "h1:…" of its go.mod, as in go.sum ("/go.mod" line)
-	Time          time.Time // tag time: the document's creation time
+	ZipFile       string // the module zip (golang.org/x/mod/zip layout)
+	ZipHash       string // "h1:…" of the zip, as in go.sum
+	ModHash       string // "h1:…" of its go.mod, as in go.sum ("/go.mod" line)
+	// ZipSHA256 is the zip's lowercase hex SHA-256, when the caller has it
+	// already; Generate computes it otherwise.
+	ZipSHA256 string
+	Time      time.Time // tag time: the document's creation time
 	// Licenses are the SPDX identifiers of the module's own licenses, from
 	// Licenses. Nil means "not determined" (NOASSERTION); empty means none.
 	Licenses []string
@@ -119,9 +122,12 @@ func (g *Generator) Generate(ctx context.Context, m Module) ([]byte, error) {
 
 func (g *Generator) generate(ctx context.Context, m Module) ([]byte, error) {
 	mv := module.Version{Path: m.Path, Version: m.Version}
-	zipSHA256, err := fileSHA256(m.ZipFile)
-	if err != nil {
-		return nil, err
+	zipSHA256 := m.ZipSHA256
+	if zipSHA256 == "" {
+		var err error
+		if zipSHA256, err = SHA256File(m.ZipFile); err != nil {
+			return nil, err
+		}
 	}
 	files, err := readZip(mv, m.ZipFile)
 	if err != nil {
@@ -273,7 +279,9 @@ func (c valuesFrom) Value(key any) any {
 	return c.values.Value(key)
 }
 
-func fileSHA256(name string) (string, error) {
+// SHA256File returns the lowercase hex SHA-256 of a file: the digest SPDX
+// checksums and in-toto subjects name.
+func SHA256File(name string) (string, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return "", err
