@@ -13,12 +13,36 @@ import (
 // final never names a partial file; os.Link fails rather than replace an
 // existing final, so no published file is ever overwritten.
 func link(dir, final string, fill func(*os.File) error) error {
+	return writeTemp(dir, fill, func(tmp string) error { return os.Link(tmp, final) })
+}
+
+// linkBytes is link for content in memory.
+func linkBytes(dir, final string, data []byte) error {
+	return link(dir, final, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// replace atomically replaces dir/name with data. Only the list is ever
+// replaced: it is the one file that changes after it is written.
+func replace(dir, name string, data []byte) error {
+	return writeTemp(dir, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	}, func(tmp string) error { return os.Rename(tmp, filepath.Join(dir, name)) })
+}
+
+// writeTemp writes a temporary file in dir with fill, makes it readable and
+// durable, hands it to publish (which links or renames it into place), and
+// syncs dir. The temporary name never survives, whatever fails.
+func writeTemp(dir string, fill func(*os.File) error, publish func(tmp string) error) error {
 	f, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after success: the content lives on as final
+	defer os.Remove(tmp) // a no-op after a rename; after a link the content lives on as final
 	if err := fill(f); err != nil {
 		f.Close()
 		return err
@@ -35,48 +59,10 @@ func link(dir, final string, fill func(*os.File) error) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Link(tmp, final); err != nil {
+	if err := publish(tmp); err != nil {
 		return err
 	}
-	if err := os.Remove(tmp); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// linkBytes is link for content in memory.
-func linkBytes(dir, final string, data []byte) error {
-	return link(dir, final, func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
-}
-
-// replace atomically replaces dir/name with data. Only the list is ever
-// replaced: it is the one file that changes after it is written.
-func replace(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return syncDir(dir)
