@@ -99,3 +99,24 @@ func generateCosign(out, passEnv, passFile string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "cosign key pair written to %s and %s.pub; configure signing.key_file\n", out, out)
 	return nil
 }
+
+// loadSigner decrypts the cosign key once, at start; nil when none is
+// configured.
+func loadSigner(cfg *config.Config) (*sbom.Signer, error) {
+	if cfg.Signing.KeyFile == "" {
+		return nil, nil
+	}
+	priv, err := os.ReadFile(cfg.Signing.KeyFile)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("signing.key_file: %w", err)}
+	}
+	password, err := cfg.Signing.Password()
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("signing: password: %w", err)}
+	}
+	s, err := sbom.LoadSigner(priv, password)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("signing.key_file: %s: cannot decrypt: wrong password or not a cosign key", cfg.Signing.KeyFile)}
+	}
+	return s, nil
+}

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/modgate/modgate/config"
-	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/sumlog"
 )
 
@@ -71,25 +70,4 @@ func logRecovery(log *slog.Logger, db *checksumDB) {
 	if r.TornBytes+r.HashesRedone+r.HashesDropped+r.UnsignedTail > 0 || r.RemovedTmpFile {
 		log.Warn("checksum database recovered after a crash", "recovery", fmt.Sprintf("%+v", r))
 	}
-}
-
-// loadSigner decrypts the cosign key once, at start; nil when none is
-// configured.
-func loadSigner(cfg *config.Config) (*sbom.Signer, error) {
-	if cfg.Signing.KeyFile == "" {
-		return nil, nil
-	}
-	priv, err := os.ReadFile(cfg.Signing.KeyFile)
-	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("signing.key_file: %w", err)}
-	}
-	password, err := cfg.Signing.Password()
-	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("signing: password: %w", err)}
-	}
-	s, err := sbom.LoadSigner(priv, password)
-	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("signing.key_file: %s: cannot decrypt: wrong password or not a cosign key", cfg.Signing.KeyFile)}
-	}
-	return s, nil
 }
