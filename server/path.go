@@ -31,6 +31,7 @@ type request struct {
 var servedSuffixes = []string{
 	".info", ".mod", ".zip",
 	store.DocSPDX, store.DocSPDXSig, store.DocSPDXBundle, store.DocInToto,
+	store.StateReverified,
 }
 
 // A reqError is a request refused before the store is asked.

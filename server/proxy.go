@@ -33,13 +33,14 @@ const (
 // contentTypes by file suffix. The go command requires only that text be
 // UTF-8; the JSON types let browsers and tools show documents properly.
 var contentTypes = map[string]string{
-	".info":             "application/json",
-	".mod":              "text/plain; charset=utf-8",
-	".zip":              "application/zip",
-	store.DocSPDX:       "application/json",
-	store.DocSPDXSig:    "text/plain; charset=utf-8", // cosign writes base64 text
-	store.DocSPDXBundle: "application/json",
-	store.DocInToto:     "application/x-ndjson",
+	".info":               "application/json",
+	".mod":                "text/plain; charset=utf-8",
+	".zip":                "application/zip",
+	store.DocSPDX:         "application/json",
+	store.DocSPDXSig:      "text/plain; charset=utf-8", // cosign writes base64 text
+	store.DocSPDXBundle:   "application/json",
+	store.DocInToto:       "application/x-ndjson",
+	store.StateReverified: "application/x-ndjson",
 }
 
 // maxInfo bounds what @latest reads into memory.
@@ -149,6 +150,18 @@ func latest(vs []string) string {
 
 func (p *proxy) serveFile(w http.ResponseWriter, r *http.Request, m module.Version, suffix string) {
 	ctx := r.Context()
+	// A quarantined version is refused with 403, not 404: the go command
+	// stops at a 403 instead of falling back to the next proxy in GOPROXY,
+	// which could serve other bytes for it.
+	q, err := p.store.Quarantined(ctx, m)
+	if err != nil {
+		p.storeError(w, r, m, err)
+		return
+	}
+	if q != nil {
+		fail(w, http.StatusForbidden, "forbidden: "+m.String()+" is quarantined by modgate: "+oneLine(q.Reason))
+		return
+	}
 	f, err := p.store.OpenFile(ctx, m, suffix)
 	if err != nil {
 		p.storeError(w, r, m, err)
@@ -169,7 +182,11 @@ func (p *proxy) serveFile(w http.ResponseWriter, r *http.Request, m module.Versi
 	}
 	h := w.Header()
 	h.Set("Content-Type", contentTypes[suffix])
-	h.Set("Cache-Control", cacheImmutable)
+	if store.IsState(suffix) {
+		h.Set("Cache-Control", cacheRevalid)
+	} else {
+		h.Set("Cache-Control", cacheImmutable)
+	}
 	h.Set("ETag", etag)
 	http.ServeContent(w, r, "", time.Time{}, f)
 }
@@ -244,6 +261,23 @@ func (p *proxy) internalError(w http.ResponseWriter, r *http.Request, err error)
 		p.log.ErrorContext(r.Context(), "goproxy: store read failed", "path", r.URL.Path, "err", err)
 	}
 	fail(w, http.StatusInternalServerError, "internal server error")
+}
+
+// oneLine keeps a reason to one short line of printable text: it comes from
+// findings that quote outside input.
+func oneLine(s string) string {
+	var b []rune
+	for _, c := range s {
+		if c < ' ' || c == 0x7f {
+			c = ' '
+		}
+		b = append(b, c)
+		if len(b) >= 400 {
+			b = append(b, '…')
+			break
+		}
+	}
+	return string(b)
 }
 
 // fail writes an error. The go command shows a text/plain body to its user

@@ -8,7 +8,7 @@ func SetTestHookAfter(d *Dir, hook func(step string) error) { d.testHookAfter = 
 var DocSuffixes = docSuffixes
 
 // AllSuffixes lists every file suffix of a version.
-var AllSuffixes = allSuffixes
+func AllSuffixes() []string { return append(allSuffixes(), stateSuffixes...) }
 
 // ParseList is the tolerant list parser.
 var ParseList = parseList

@@ -33,6 +33,30 @@ func replace(dir, name string, data []byte) error {
 	}, func(tmp string) error { return os.Rename(tmp, filepath.Join(dir, name)) })
 }
 
+// writeFast atomically replaces dir/name with data, without syncing: for
+// state that is regenerated when lost.
+func writeFast(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
 // writeTemp writes a temporary file in dir with fill, makes it readable and
 // durable, hands it to publish (which links or renames it into place), and
 // syncs dir. The temporary name never survives, whatever fails.

@@ -52,7 +52,7 @@ func isFileSuffix(s string) bool {
 	case suffixInfo, suffixMod, suffixZip, suffixZipHash:
 		return true
 	}
-	return IsDoc(s)
+	return IsDoc(s) || IsState(s)
 }
 
 // A location is where the files of one version live.

@@ -113,7 +113,8 @@ func (d *Dir) Lookup(ctx context.Context, m module.Version) (*Published, error) 
 }
 
 // OpenFile opens one file of a published version for reading. suffix is
-// ".info", ".mod", ".zip", ".ziphash" or a document suffix (IsDoc). If the
+// ".info", ".mod", ".zip", ".ziphash", a document suffix (IsDoc) or a state
+// suffix (IsState). If the
 // version is not published, or has no such document, the error satisfies
 // errors.Is(err, fs.ErrNotExist): files left by an interrupted publish are
 // never handed out. A published version lacking .mod, .zip or .ziphash is
@@ -136,7 +137,7 @@ func (d *Dir) OpenFile(ctx context.Context, m module.Version, suffix string) (*o
 	}
 	f, err := os.Open(loc.file(suffix))
 	if err != nil {
-		if suffix != suffixInfo && !IsDoc(suffix) && errors.Is(err, fs.ErrNotExist) {
+		if suffix != suffixInfo && !IsDoc(suffix) && !IsState(suffix) && errors.Is(err, fs.ErrNotExist) {
 			// Every published version has these; "not found" would be a lie.
 			err = fmt.Errorf("%w: published version: %v", ErrCorrupt, err)
 		}
@@ -153,8 +154,10 @@ func (d *Dir) OpenFile(ctx context.Context, m module.Version, suffix string) (*o
 	return f, nil
 }
 
-// Versions returns the versions in path's @v/list, in semver order. If the
-// module has no list, the error satisfies errors.Is(err, fs.ErrNotExist).
+// Versions returns the versions in path's @v/list, in semver order, less
+// the quarantined ones: what the proxy lists. If the module has no list, the
+// error satisfies errors.Is(err, fs.ErrNotExist). The list file itself is
+// never rewritten by a quarantine, so a restore needs no rewrite either.
 func (d *Dir) Versions(ctx context.Context, path string) ([]string, error) {
 	if err := module.CheckPath(path); err != nil {
 		return nil, &module.ModuleError{Path: path, Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
@@ -166,6 +169,19 @@ func (d *Dir) Versions(ctx context.Context, path string) ([]string, error) {
 	vs, err := readList(filepath.Join(dir, "list"), path)
 	if err != nil {
 		return nil, &module.ModuleError{Path: path, Err: err}
+	}
+	q, err := quarantinedIn(dir, vs)
+	if err != nil {
+		return nil, &module.ModuleError{Path: path, Err: err}
+	}
+	if len(q) > 0 {
+		kept := vs[:0]
+		for _, v := range vs {
+			if !q[v] {
+				kept = append(kept, v)
+			}
+		}
+		vs = kept
 	}
 	return vs, nil
 }

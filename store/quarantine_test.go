@@ -1,0 +1,117 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/module"
+
+	"github.com/modgate/modgate/store"
+)
+
+func TestQuarantineHidesAndRestores(t *testing.T) {
+	ctx := context.Background()
+	d := openStore(t)
+	path := "example.com/q"
+	for _, v := range []string{"v1.0.0", "v1.1.0", "v1.2.0"} {
+		publish(t, d, newVersion(t, module.Version{Path: path, Version: v}))
+	}
+	m := module.Version{Path: path, Version: "v1.2.0"}
+	before := snapshot(t, d.Root())
+
+	q := store.Quarantine{Reason: "signer key revoked", Findings: []string{"a", "b"}, Time: time.Unix(1700000000, 0).UTC(), Run: "r1"}
+	if err := d.SetQuarantine(ctx, m, q); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Quarantined(ctx, m)
+	if err != nil || got == nil || got.Reason != q.Reason || got.Run != "r1" || len(got.Findings) != 2 {
+		t.Fatalf("Quarantined = %+v, %v", got, err)
+	}
+	vs, err := d.Versions(ctx, path)
+	if err != nil || !slices.Equal(vs, []string{"v1.0.0", "v1.1.0"}) {
+		t.Fatalf("Versions while quarantined = %v, %v", vs, err)
+	}
+	// Nothing published was changed or removed: the files are all there,
+	// the list file is the same, the version is still Walked.
+	after := snapshot(t, d.Root())
+	for name, data := range before {
+		if after[name] != data {
+			t.Errorf("%s changed by the quarantine", name)
+		}
+	}
+	var walked []string
+	d.Walk(ctx, func(m module.Version) error { walked = append(walked, m.Version); return nil })
+	if len(walked) != 3 {
+		t.Errorf("Walk = %v, want all three versions", walked)
+	}
+	if _, err := d.Lookup(ctx, m); err != nil {
+		t.Errorf("Lookup of a quarantined version: %v (it is still published: immutability must see it)", err)
+	}
+
+	// Republishing the same version does not lift the quarantine.
+	publish(t, d, newVersion(t, m))
+	if got, _ := d.Quarantined(ctx, m); got == nil {
+		t.Error("republish lifted the quarantine")
+	}
+
+	ok, err := d.ClearQuarantine(ctx, m)
+	if err != nil || !ok {
+		t.Fatalf("ClearQuarantine = %v, %v", ok, err)
+	}
+	if ok, err := d.ClearQuarantine(ctx, m); err != nil || ok {
+		t.Fatalf("second ClearQuarantine = %v, %v", ok, err)
+	}
+	vs, _ = d.Versions(ctx, path)
+	if !slices.Equal(vs, []string{"v1.0.0", "v1.1.0", "v1.2.0"}) {
+		t.Fatalf("Versions after restore = %v", vs)
+	}
+}
+
+func TestQuarantineRefusals(t *testing.T) {
+	ctx := context.Background()
+	d := openStore(t)
+	m := module.Version{Path: "example.com/q", Version: "v1.0.0"}
+	if err := d.SetQuarantine(ctx, m, store.Quarantine{Reason: "x"}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("quarantine of an unpublished version: %v, want not exist", err)
+	}
+	publish(t, d, newVersion(t, m))
+	if err := d.SetQuarantine(ctx, m, store.Quarantine{}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("quarantine without reason: %v", err)
+	}
+	// A damaged marker still quarantines.
+	loc := d.Root() + "/example.com/q/@v/v1.0.0" + store.StateQuarantine
+	if err := os.WriteFile(loc, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q, err := d.Quarantined(ctx, m)
+	if err != nil || q == nil {
+		t.Fatalf("damaged marker: %+v, %v", q, err)
+	}
+	if vs, _ := d.Versions(ctx, m.Path); len(vs) != 0 {
+		t.Errorf("Versions = %v with a damaged marker", vs)
+	}
+}
+
+func TestWriteReverified(t *testing.T) {
+	ctx := context.Background()
+	d := openStore(t)
+	m := module.Version{Path: "example.com/q", Version: "v1.0.0"}
+	if err := d.WriteReverified(ctx, m, []byte("x")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("unpublished: %v", err)
+	}
+	publish(t, d, newVersion(t, m))
+	for _, s := range []string{"first\n", "second\n"} {
+		if err := d.WriteReverified(ctx, m, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(d.Root() + "/example.com/q/@v/v1.0.0" + store.StateReverified)
+		if err != nil || string(data) != s {
+			t.Fatalf("reverified = %q, %v", data, err)
+		}
+	}
+}
