@@ -8,6 +8,8 @@
 package config
 
 import (
+	"github.com/robfig/cron/v3"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -53,6 +55,9 @@ type Config struct {
 
 	// Webhooks configures the tag-push webhook endpoints of `modgate serve`.
 	Webhooks WebhooksConfig `yaml:"webhooks"`
+
+	// Reverify configures the re-verification of admitted versions.
+	Reverify ReverifyConfig `yaml:"reverify"`
 
 	// Git configures how repositories are fetched.
 	Git GitConfig `yaml:"git"`
@@ -163,6 +168,25 @@ type NATSConfig struct {
 	// DedupWindow: a duplicate request (a redelivered webhook) within it is
 	// one admission. Default: 10m.
 	DedupWindow time.Duration `yaml:"dedup_window"`
+}
+
+// ReverifyConfig configures re-verification (`modgate reverify`, and the
+// schedule `modgate serve` keeps).
+type ReverifyConfig struct {
+	// Schedule is when `modgate serve` starts a re-verification of every
+	// admitted version: a cron expression (five fields, or @daily,
+	// @every 6h…), in UTC. Default "0 3 * * *" (nightly at 03:00); "off"
+	// disables it.
+	Schedule string `yaml:"schedule"`
+	// Workers is the number of re-verification jobs per process, on their
+	// own consumer so that they never delay admissions. Default: half the
+	// admission workers, at least 1.
+	Workers int `yaml:"workers"`
+	// Concurrency is the number of versions of one job checked at once.
+	// Default: the number of CPUs.
+	Concurrency int `yaml:"concurrency"`
+	// ShardSize is the number of versions per job. Default: 200.
+	ShardSize int `yaml:"shard_size"`
 }
 
 // WebhooksConfig configures POST /hooks/{github,gitlab,gitea}. A provider
@@ -387,6 +411,18 @@ func (c *Config) WithDefaults() *Config {
 	if c.NATS.MaxDeliver == 0 {
 		c.NATS.MaxDeliver = 5
 	}
+	if c.Reverify.Schedule == "" {
+		c.Reverify.Schedule = "0 3 * * *"
+	}
+	if c.Reverify.Workers == 0 {
+		c.Reverify.Workers = max(1, c.NATS.Workers/2)
+	}
+	if c.Reverify.Concurrency == 0 {
+		c.Reverify.Concurrency = max(1, runtime.NumCPU())
+	}
+	if c.Reverify.ShardSize == 0 {
+		c.Reverify.ShardSize = 200
+	}
 	if c.NATS.DedupWindow == 0 {
 		c.NATS.DedupWindow = 10 * time.Minute
 	}
@@ -486,6 +522,14 @@ func (c *Config) Validate() error {
 	}
 	if c.NATS.Workers < 0 || c.NATS.MaxDeliver < 0 || c.NATS.DedupWindow < 0 {
 		return errors.New("nats: workers, max_deliver and dedup_window must not be negative")
+	}
+	if c.Reverify.Workers < 0 || c.Reverify.Workers > 1024 || c.Reverify.Concurrency < 0 || c.Reverify.Concurrency > 1024 || c.Reverify.ShardSize < 0 || c.Reverify.ShardSize > 100000 {
+		return errors.New("reverify: workers and concurrency must be 1 to 1024, shard_size 1 to 100000")
+	}
+	if c.Reverify.Schedule != "off" {
+		if _, err := ParseSchedule(c.Reverify.Schedule); err != nil {
+			return fmt.Errorf("reverify.schedule: %q: %v", c.Reverify.Schedule, err)
+		}
 	}
 	for name, w := range map[string]WebhookSecret{"github": c.Webhooks.GitHub, "gitlab": c.Webhooks.GitLab, "gitea": c.Webhooks.Gitea} {
 		if w.SecretFile != "" && w.SecretEnv != "" {
@@ -726,4 +770,11 @@ func Scheme(repo string) string {
 	default:
 		return "ssh"
 	}
+}
+
+// ParseSchedule parses a cron expression of reverify.schedule: five fields
+// (minute hour day-of-month month day-of-week) or a descriptor (@daily,
+// @hourly, @every 6h).
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	return cron.ParseStandard(spec)
 }

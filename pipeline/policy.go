@@ -29,6 +29,11 @@ type Record struct {
 	Input    *policies.Input    `json:"input"`
 	Decision *policies.Decision `json:"decision,omitempty"`
 	Hashes   *Hashes            `json:"hashes"`
+	// TagObject is the raw annotated tag the version was admitted from
+	// (base64 in JSON), so that re-verification can check its signature
+	// against the signers trusted then. Absent in records of versions
+	// admitted before it was kept.
+	TagObject []byte `json:"tag_object,omitempty"`
 }
 
 // SetPolicies replaces the policy set; nil turns the policy stage off
@@ -95,7 +100,11 @@ func (p *Pipeline) policyInput(ctx context.Context, j *Job) (*policies.Input, er
 		d := policies.Dependency{Path: r.Path, Version: r.Version, Direct: !r.Indirect,
 			Public: !config.MatchModule(private, r.Path)}
 		m := module.Version{Path: r.Path, Version: r.Version}
-		if pub, err := p.store.Lookup(ctx, m); err == nil {
+		pub, err := p.store.Lookup(ctx, m)
+		if err == nil && p.quarantined(ctx, m) {
+			err = fs.ErrNotExist // quarantined: not admitted now
+		}
+		if err == nil {
 			d.Admitted = true
 			var info Info
 			if json.Unmarshal(pub.Info, &info) == nil {
@@ -112,12 +121,25 @@ func (p *Pipeline) policyInput(ctx context.Context, j *Job) (*policies.Input, er
 	return in, nil
 }
 
+// quarantined reports whether a published m is quarantined; a store that
+// cannot quarantine never is.
+func (p *Pipeline) quarantined(ctx context.Context, m module.Version) bool {
+	qs, ok := p.store.(interface {
+		Quarantined(context.Context, module.Version) (*store.Quarantine, error)
+	})
+	if !ok {
+		return false
+	}
+	q, err := qs.Quarantined(ctx, m)
+	return err != nil || q != nil
+}
+
 // recordDoc is the .verdict.json of the version being published.
 func (j *Job) recordDoc() ([]byte, error) {
 	return json.MarshalIndent(&Record{
 		Module: j.Module.Path, Version: j.Module.Version, EventID: j.Request.EventID,
 		Input: j.PolicyInput, Decision: j.Decision,
-		Hashes: &Hashes{Zip: j.ZipHash, Mod: j.ModHash},
+		Hashes: &Hashes{Zip: j.ZipHash, Mod: j.ModHash}, TagObject: j.TagRaw,
 	}, "", "  ")
 }
 

@@ -180,18 +180,31 @@ func (p *Pipeline) verifySignature(ctx context.Context, j *Job) error {
 	if j.Tag.Signature == nil {
 		return reject(fmt.Errorf("%w: tag %s", tagsig.ErrUnsigned, j.Request.Tag))
 	}
-	now := p.Now()
+	s, err := p.trustedSigner(j.Module.Path, j.Tag, p.Now())
+	if err != nil {
+		return err
+	}
+	j.Signer = s
+	return nil
+}
+
+// trustedSigner returns the signer of tag if a signer group configured for
+// modPath holds its key at time now. Its errors are rejections, security
+// ones for a bad signature, a revoked key or the key of another group.
+func (p *Pipeline) trustedSigner(modPath string, tag *tagsig.Tag, now time.Time) (*tagsig.Signer, error) {
+	if tag.Signature == nil {
+		return nil, reject(fmt.Errorf("%w: tag %s", tagsig.ErrUnsigned, tag.Name))
+	}
 	var firstErr error
 	authorized := 0
 	for _, g := range p.keyrings {
-		if !config.MatchModule(g.patterns, j.Module.Path) {
+		if !config.MatchModule(g.patterns, modPath) {
 			continue
 		}
 		authorized++
-		s, err := g.ring.Verify(j.Tag, now)
+		s, err := g.ring.Verify(tag, now)
 		if err == nil {
-			j.Signer = s
-			return nil
+			return s, nil
 		}
 		if !errors.Is(err, tagsig.ErrUnknownSigner) && firstErr == nil {
 			firstErr = err
@@ -199,25 +212,25 @@ func (p *Pipeline) verifySignature(ctx context.Context, j *Job) error {
 	}
 	if firstErr != nil {
 		if errors.Is(firstErr, tagsig.ErrBadSignature) || errors.Is(firstErr, tagsig.ErrKeyRevoked) {
-			return security(firstErr)
+			return nil, security(firstErr)
 		}
-		return reject(firstErr)
+		return nil, reject(firstErr)
 	}
 	// No authorized group knows the key. Say whose it is, if anyone's: a key
 	// of another team signing this path is worth a security event.
 	for _, g := range p.keyrings {
-		if config.MatchModule(g.patterns, j.Module.Path) {
+		if config.MatchModule(g.patterns, modPath) {
 			continue
 		}
-		if s, err := g.ring.Verify(j.Tag, now); err == nil {
-			return security(fmt.Errorf("%w: signed by %s key %s of signer group %q, which may sign only %s",
+		if s, err := g.ring.Verify(tag, now); err == nil {
+			return nil, security(fmt.Errorf("%w: signed by %s key %s of signer group %q, which may sign only %s",
 				ErrUntrustedSigner, s.Type, s.Fingerprint, g.name, strings.Join(g.patterns, ",")))
 		}
 	}
 	if authorized == 0 {
-		return reject(fmt.Errorf("%w %s", errNoSignerConfigured, j.Module.Path))
+		return nil, reject(fmt.Errorf("%w %s", errNoSignerConfigured, modPath))
 	}
-	return reject(fmt.Errorf("%w: %s signature by a key that no signer group for %s holds", ErrUntrustedSigner, j.Tag.Format, j.Module.Path))
+	return nil, reject(fmt.Errorf("%w: %s signature by a key that no signer group for %s holds", ErrUntrustedSigner, tag.Format, modPath))
 }
 
 // buildZip builds the module zip once, from the tag's commit, with

@@ -50,6 +50,9 @@ type Config struct {
 	// process, on their own consumer so that a nightly re-verification of
 	// everything never delays a tag push. Default max(1, Workers/2).
 	ReverifyWorkers int
+	// NoReverify runs no re-verification workers in this process (one
+	// that cannot prove records of the checksum log: `serve --workers-only`).
+	NoReverify bool
 	// AckWait is how long the server waits for a worker's ack before it
 	// redelivers; workers send an InProgress heartbeat every AckWait/3 while
 	// a handler runs, so a long job is not redelivered and a dead worker's

@@ -36,6 +36,10 @@ type Request struct {
 	// request within the dedup window (`admit --enqueue` after a policy
 	// fix, or after a dead letter) sets a fresh one to be a new event.
 	Nonce string `json:"nonce,omitempty"`
+	// Reverify is the scope of a re-verification request: what to plan
+	// (a run), or the versions of one shard of a run.
+	Reverify *ReverifyScope `json:"reverify,omitempty"`
+
 	// EventID identifies the event in verdicts, audit records and logs. Set
 	// by Enqueue when empty; it may be any string (it is escaped as a key).
 	EventID string    `json:"event_id"`
@@ -55,8 +59,11 @@ func (r *Request) subject() (string, error) {
 		}
 		return SubjectAdmit, nil
 	case KindReverify:
-		if (r.Module == "" || r.Version == "") && (r.Repo == "" || r.Tag == "") {
-			return "", errors.New("queue: a reverify request needs module and version, or repo and tag")
+		if r.Reverify == nil && (r.Module == "" || r.Version == "") {
+			return "", errors.New("queue: a reverify request needs a scope, or module and version")
+		}
+		if r.Reverify != nil && r.Reverify.Run == "" {
+			return "", errors.New("queue: a reverify request needs a run id")
 		}
 		return SubjectReverify, nil
 	}
@@ -125,4 +132,23 @@ func (c *Conn) Enqueue(ctx context.Context, r Request) (eventID string, duplicat
 		return "", true, nil
 	}
 	return first.Header.Get(HeaderEventID), true, nil
+}
+
+// ReverifyScope says what a re-verification request covers. A request
+// without Versions plans a run: the worker lists the admitted versions in
+// scope (all, or Module, or Module@Version, or those admitted since Since)
+// and enqueues them as shards, requests with Versions, which workers
+// re-verify. Run and the shard's index make each request's Nonce, so a
+// run's requests are deduplicated and two runs never are.
+type ReverifyScope struct {
+	Run   string    `json:"run"`
+	All   bool      `json:"all,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+	// Deep regenerates SBOMs too.
+	Deep bool `json:"deep,omitempty"`
+	// Versions are module@version strings: a shard.
+	Versions []string `json:"versions,omitempty"`
+	// Shard is the shard's index in its run, from 0; Shards the count.
+	Shard  int `json:"shard,omitempty"`
+	Shards int `json:"shards,omitempty"`
 }

@@ -81,6 +81,25 @@ func (c *Conn) commit(rec Record) error {
 	return c.announce(rec)
 }
 
+// Announce records a verdict that no worker's handler returned: a change a
+// job made to a version besides its own result, such as a re-verification
+// quarantining or restoring one version of its shard. It becomes the
+// latest verdict of rec.Key (unless a newer one is there), an audit record
+// and an event on SubjectEvents+"."+rec.Result, each deduplicated by
+// rec.EventID, which must be unique to the change.
+func (c *Conn) Announce(rec Record) error {
+	if rec.EventID == "" || !isToken(rec.Result) {
+		return fmt.Errorf("queue: announce: event id %q, result %q", rec.EventID, rec.Result)
+	}
+	if rec.Time.IsZero() {
+		rec.Time = time.Now().UTC()
+	}
+	if rec.Outcome == 0 {
+		rec.Outcome = Done
+	}
+	return c.announce(rec)
+}
+
 // announce writes everything that follows from a recorded verdict. Each step
 // is idempotent (a compare-and-swap, or a message id the server
 // deduplicates), so a job that died half-way is announced once when it is

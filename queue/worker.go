@@ -131,6 +131,9 @@ func (c *Conn) RunWorkers(ctx context.Context, h Handler) error {
 		cons jetstream.Consumer
 		n    int
 	}{{c.admit, c.cfg.Workers}, {c.reverify, c.cfg.ReverifyWorkers}} {
+		if pool.cons == c.reverify && c.cfg.NoReverify {
+			continue
+		}
 		for range pool.n {
 			g.Go(func() error { return c.work(soft, hard, pool.cons, h) })
 		}

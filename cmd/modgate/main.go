@@ -9,6 +9,7 @@
 //	modgate verdict MODULE@VERSION
 //	modgate audit [--since 24h]
 //	modgate verify [--config FILE] [--json]
+//	modgate reverify [--all | MODULE[@VERSION] | --since T] [--deep] [--json] [--local]
 //	modgate keys generate --name NAME --out FILE
 //	modgate version
 //
@@ -43,6 +44,8 @@ commands:
   verdict  the latest verdict of a version: modgate verdict MODULE@VERSION [--config FILE]
   audit    the audit trail: modgate audit [--since 24h] [--config FILE]
   verify   re-hash every stored version against the checksum log: modgate verify [--config FILE] [--json]
+  reverify re-prove admitted versions now, quarantine what fails, restore what passes again:
+           modgate reverify --all | MODULE[@VERSION] | --since 24h [--deep] [--json] [--local]
   policy   check, test and dry-run policies: modgate policy check|test|eval …
   keys     generate the checksum database key: modgate keys generate --name NAME --out FILE
   version  print the version
@@ -94,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdPolicy(ctx, args[1:], stdout, stderr)
 	case "verify":
 		err = cmdVerify(ctx, args[1:], stdout, stderr)
+	case "reverify":
+		err = cmdReverify(ctx, args[1:], stdout, stderr)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -76,7 +76,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
-	qc, err := queue.Start(ctx, queueConfig(cfg), log)
+	qcfg := queueConfig(cfg)
+	// Re-verification proves records of the checksum log, which only the
+	// serving process holds.
+	qcfg.NoReverify = *workersOnly && cfg.ChecksumDB.Enabled()
+	qc, err := queue.Start(ctx, qcfg, log)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -113,7 +117,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// Workers run until ctx ends; they then stop taking jobs and finish or
 	// hand back what they hold.
-	g.Go(func() error { return qc.RunWorkers(ctx, admitHandler(p, qc, m, log)) })
+	reverifyJobs := reverifyHandler(cfg, p, st, db, qc, log)
+	admitJobs := admitHandler(p, qc, m, log)
+	g.Go(func() error {
+		return qc.RunWorkers(ctx, func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
+			if r.Kind == queue.KindReverify {
+				return reverifyJobs(ctx, r, progress)
+			}
+			return admitJobs(ctx, r, progress)
+		})
+	})
+	if !*workersOnly {
+		g.Go(func() error { scheduleReverify(gctx, cfg, qc, log); return nil })
+	}
 
 	if *workersOnly {
 		fmt.Fprintf(stdout, "modgate workers (%d) on %s\n", cfg.NATS.Workers, qc.URL())
@@ -168,7 +184,8 @@ func queueConfig(cfg *config.Config) queue.Config {
 		URL: cfg.NATS.URL, Creds: cfg.NATS.Creds,
 		TLSCA: cfg.NATS.TLSCA, TLSCert: cfg.NATS.TLSCert, TLSKey: cfg.NATS.TLSKey,
 		StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATS.Listen,
-		Workers: cfg.NATS.Workers, MaxDeliver: cfg.NATS.MaxDeliver, DedupWindow: cfg.NATS.DedupWindow,
+		Workers: cfg.NATS.Workers, ReverifyWorkers: cfg.Reverify.Workers,
+		MaxDeliver: cfg.NATS.MaxDeliver, DedupWindow: cfg.NATS.DedupWindow,
 	}
 	if qcfg.Listen == "none" {
 		qcfg.Listen, qcfg.NoListen = "", true

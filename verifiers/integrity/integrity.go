@@ -124,7 +124,10 @@ func Check(ctx context.Context, st Store, opts Options) (*Report, error) {
 		r.mu.Lock()
 		r.Versions++
 		r.mu.Unlock()
-		g.Go(func() error { return checkVersion(gctx, st, opts, tree, m, r) })
+		g.Go(func() error {
+			_, err := checkVersion(gctx, st, opts, tree, m, r)
+			return err
+		})
 		return nil
 	})
 	if gerr := g.Wait(); err == nil {
@@ -145,6 +148,60 @@ func Check(ctx context.Context, st Store, opts Options) (*Report, error) {
 	})
 	r.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 	return r, nil
+}
+
+// Head is the log's current tree, proven from its signed head, and the
+// findings of its consistency with opts.PreviousHead: the once-per-run part
+// of a check, for callers that check versions one at a time (CheckVersion).
+type Head struct {
+	Tree     tlog.Tree
+	Signed   []byte
+	Findings []Finding
+}
+
+// VerifiedHead reads and verifies the log's current signed head and proves
+// it consistent with opts.PreviousHead. With no log it returns a zero Head.
+func VerifiedHead(ctx context.Context, opts Options) (*Head, error) {
+	h := new(Head)
+	if opts.Log == nil {
+		return h, nil
+	}
+	var err error
+	if h.Tree, h.Signed, err = verifiedHead(ctx, opts); err != nil {
+		return nil, err
+	}
+	r := &Report{}
+	if err := checkConsistency(opts, h.Tree, r); err != nil {
+		return nil, err
+	}
+	h.Findings = r.Findings
+	return h, nil
+}
+
+// CheckVersion re-proves one published version against head (from
+// VerifiedHead with the same opts): what Check does for each version. The
+// error is for failures to run at all.
+func CheckVersion(ctx context.Context, st Store, opts Options, head *Head, m module.Version) (*Version, error) {
+	r := &Report{}
+	v, err := checkVersion(ctx, st, opts, head.Tree, m, r)
+	if err != nil {
+		return nil, err
+	}
+	v.Findings = r.Findings
+	v.Unsigned = r.Unsigned > 0
+	return v, nil
+}
+
+// Version is what CheckVersion found about one version: the hashes it
+// computed from the stored files (empty when they could not be computed)
+// and what no longer holds.
+type Version struct {
+	ZipHash   string // h1: of the stored zip
+	ModHash   string // h1: of the stored go.mod
+	ZipSHA256 string // hex SHA-256 of the stored zip bytes; with Options.PublicKey only
+	ZipSize   int64
+	Unsigned  bool // no SBOM signature and summary to check
+	Findings  []Finding
 }
 
 // verifiedHead returns the log's current tree, from its signed head.
@@ -195,11 +252,13 @@ func checkConsistency(opts Options, tree tlog.Tree, r *Report) error {
 }
 
 // checkVersion re-hashes one version and proves its record.
-func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module.Version, r *Report) error {
+func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module.Version, r *Report) (*Version, error) {
 	finding := func(check, format string, args ...any) {
 		r.add(Finding{Module: m.Path, Version: m.Version, Check: check, Reason: fmt.Sprintf(format, args...)})
 	}
+	v := new(Version)
 	zipHash, size, err := hashZip(ctx, st, m)
+	v.ZipHash, v.ZipSize = zipHash, size
 	if err != nil {
 		finding("zip", "%v", err)
 	}
@@ -210,23 +269,24 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 	if err != nil {
 		finding("go.mod", "%v", err)
 	}
+	v.ModHash = modHash
 	if opts.PublicKey != nil {
-		checkSigned(ctx, st, opts.PublicKey, m, r, finding)
+		v.ZipSHA256 = checkSigned(ctx, st, opts.PublicKey, m, r, finding)
 	}
 	recorded, err := readFile(ctx, st, m, ".ziphash", 256)
 	if err != nil || string(bytes.TrimSpace(recorded)) != zipHash && zipHash != "" {
 		finding("zip", "stored zip hashes to %s, but %s.ziphash says %q", zipHash, m.Version, bytes.TrimSpace(recorded))
 	}
 	if opts.Log == nil {
-		return nil
+		return v, nil
 	}
 	id, text, err := opts.Log.Lookup(ctx, m)
 	if errors.Is(err, fs.ErrNotExist) {
 		finding("log-record", "published but not in the checksum log: clients cannot verify it")
-		return nil
+		return v, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	want := m.Path + " " + m.Version + " " + zipHash + "\n" + m.Path + " " + m.Version + "/go.mod " + modHash + "\n"
 	if zipHash != "" && modHash != "" && string(text) != want {
@@ -234,16 +294,16 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 	}
 	if id >= tree.N {
 		finding("inclusion", "record %d is not in the signed tree of %d records", id, tree.N)
-		return nil
+		return v, nil
 	}
 	proof, err := opts.Log.ProveRecord(tree.N, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := tlog.CheckRecord(proof, tree.N, tree.Hash, id, tlog.RecordHash(text)); err != nil {
 		finding("inclusion", "record %d does not prove into tree %d: %v", id, tree.N, err)
 	}
-	return nil
+	return v, nil
 }
 
 func hashZip(ctx context.Context, st Store, m module.Version) (string, int64, error) {
@@ -287,13 +347,15 @@ func readFile(ctx context.Context, st Store, m module.Version, suffix string, li
 
 // checkSigned verifies the SBOM's signature and the verification summary
 // of m against the stored zip.
-func checkSigned(ctx context.Context, st Store, pub []byte, m module.Version, r *Report, finding func(check, format string, args ...any)) {
+//
+// It returns the zip's SHA-256, or "" when it could not be computed.
+func checkSigned(ctx context.Context, st Store, pub []byte, m module.Version, r *Report, finding func(check, format string, args ...any)) string {
 	sig, err := readFile(ctx, st, m, ".spdx.json.sig", 64<<10)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.mu.Lock()
 		r.Unsigned++
 		r.mu.Unlock()
-		return
+		return ""
 	}
 	doc, derr := readFile(ctx, st, m, ".spdx.json", 64<<20)
 	switch {
@@ -307,20 +369,22 @@ func checkSigned(ctx context.Context, st Store, pub []byte, m module.Version, r 
 	env, err := readFile(ctx, st, m, ".intoto.jsonl", 16<<20)
 	if err != nil {
 		finding("summary", "cannot read the verification summary: %v", err)
-		return
+		return ""
 	}
 	f, err := st.OpenFile(ctx, m, ".zip")
 	if err != nil {
 		finding("summary", "%v", err)
-		return
+		return ""
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		finding("summary", "%v", err)
-		return
+		return ""
 	}
-	if err := sbom.VerifySummary(pub, env, hex.EncodeToString(h.Sum(nil))); err != nil {
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := sbom.VerifySummary(pub, env, sum); err != nil {
 		finding("summary", "%v", err)
 	}
+	return sum
 }

@@ -1,0 +1,349 @@
+package pipeline
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/modgate/modgate/policies"
+	"github.com/modgate/modgate/sbom"
+	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/verifiers/depsum"
+	"github.com/modgate/modgate/verifiers/integrity"
+	"github.com/modgate/modgate/verifiers/tagsig"
+)
+
+// ReverifyOptions configure a re-verification run.
+type ReverifyOptions struct {
+	// Log is modgate's checksum log with proofs; nil when no checksum
+	// database is configured (then only the stored hashes are re-checked).
+	Log integrity.Log
+	// Verifier checks the log's signed heads; required with Log.
+	Verifier note.Verifier
+	// PreviousHead is the signed head the last run checked: the current one
+	// must extend it.
+	PreviousHead []byte
+	// Deep regenerates each SBOM and requires it byte-for-byte equal to the
+	// published one. Without it nothing is rebuilt.
+	Deep bool
+}
+
+// A Reverifier re-proves admitted versions against what is trusted now:
+// the stored bytes against the checksum log, the signed documents against
+// modgate's key, the tag against the signers configured now, the go.sum
+// against the checksum databases, and the recorded policy input against the
+// policies loaded now. One Reverifier serves one run: the log's head and the
+// policy set are read once, when it is made. Safe for concurrent use.
+type Reverifier struct {
+	p        *Pipeline
+	opts     ReverifyOptions
+	iopts    integrity.Options
+	head     *integrity.Head
+	policies *policies.Set
+	now      time.Time
+}
+
+// Reverified is the outcome of re-verifying one version.
+type Reverified struct {
+	Module  string `json:"module"`
+	Version string `json:"version"`
+	// Problems are the checks that no longer pass; none means the version
+	// is still good.
+	Problems []Problem `json:"problems,omitempty"`
+	// Skipped names checks that could not run for lack of a record (a
+	// version admitted before modgate kept what they need).
+	Skipped []string `json:"skipped,omitempty"`
+	// Summary is a new signed verification summary with this run's time,
+	// for a version that passed, when a signing key is configured.
+	Summary []byte `json:"-"`
+	// Bytes is how many stored zip bytes were re-hashed.
+	Bytes int64 `json:"bytes"`
+}
+
+// Passed reports whether every check passed.
+func (r *Reverified) Passed() bool { return len(r.Problems) == 0 }
+
+// Reason is one line saying why the version failed.
+func (r *Reverified) Reason() string {
+	var b strings.Builder
+	for i, p := range r.Problems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.Check + ": " + p.Reason)
+	}
+	return b.String()
+}
+
+// Lines returns one line per problem, as module@version: check: reason.
+func (r *Reverified) Lines() []string {
+	v := &Verdict{Module: r.Module, Version: r.Version, Problems: r.Problems}
+	return v.Lines()
+}
+
+// NewReverifier starts a run: it reads and proves the log's current head
+// (consistent with opts.PreviousHead) and takes the current policy set.
+func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Reverifier, error) {
+	iopts := integrity.Options{Log: opts.Log, Verifier: opts.Verifier, PreviousHead: opts.PreviousHead}
+	if p.signer != nil {
+		iopts.PublicKey = p.signer.PublicKeyPEM()
+	}
+	head, err := integrity.VerifiedHead(ctx, iopts)
+	if err != nil {
+		return nil, err
+	}
+	return &Reverifier{p: p, opts: opts, iopts: iopts, head: head, policies: p.policies.Load(),
+		now: p.Now().UTC().Truncate(time.Second)}, nil
+}
+
+// Head is the log head this run proves against, with the findings of its
+// consistency with the previous run's head (problems of the whole log, not
+// of one version).
+func (rv *Reverifier) Head() *integrity.Head { return rv.head }
+
+// Version re-verifies one published version. Its error means the checks
+// could not run (a database or the store unreachable): the version's state
+// should not change on it.
+func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverified, error) {
+	res := &Reverified{Module: m.Path, Version: m.Version}
+	add := func(check string, security bool, format string, args ...any) {
+		res.Problems = append(res.Problems, Problem{Check: check, Reason: fmt.Sprintf(format, args...), Security: security})
+	}
+
+	// The stored bytes, the log record and its proof, the signed documents.
+	iv, err := integrity.CheckVersion(ctx, openOnly{rv.p.store}, rv.iopts, rv.head, m)
+	if err != nil {
+		return nil, err
+	}
+	res.Bytes = iv.ZipSize
+	for _, f := range iv.Findings {
+		add(f.Check, true, "%s", f.Reason)
+	}
+	if rv.iopts.PublicKey != nil && iv.Unsigned {
+		add("sbom-signature", false, "published without a signed SBOM and verification summary")
+	}
+
+	rec, err := ReadRecord(ctx, rv.p.store, m)
+	if err != nil {
+		add("record", false, "no admission record to re-check against: %v", err)
+		return res, nil
+	}
+	if rec.Hashes != nil && iv.ZipHash != "" && (rec.Hashes.Zip != iv.ZipHash || rec.Hashes.Mod != iv.ModHash) {
+		add("record", true, "admitted with zip %s go.mod %s, stored files hash to zip %s go.mod %s",
+			rec.Hashes.Zip, rec.Hashes.Mod, iv.ZipHash, iv.ModHash)
+	}
+
+	// The tag's signer, as trusted now.
+	if len(rec.TagObject) == 0 {
+		res.Skipped = append(res.Skipped, "tag-signature")
+	} else if tag, err := tagsig.Parse(rec.TagObject); err != nil {
+		add("tag-signature", true, "recorded tag object: %v", err)
+	} else if _, err := rv.p.trustedSigner(m.Path, tag, rv.now); err != nil {
+		add("tag-signature", isSecurity(err), "%s", plainReason(err))
+	}
+
+	// go.mod and go.sum against the checksum databases, as they say now.
+	if err := rv.dependencies(ctx, m, res, add); err != nil {
+		return nil, err
+	}
+
+	// The current policies, on the input the version was admitted with.
+	if rv.policies != nil {
+		if rec.Input == nil {
+			add("policy", false, "no recorded policy input")
+		} else if d := rv.policies.Evaluate(ctx, rec.Input, rv.now); !d.Allowed {
+			for _, r := range d.Results {
+				if r.Result == policies.Pass || r.Action == policies.Warn && r.Result == policies.Warned {
+					continue
+				}
+				where := r.File + "/" + r.Rule
+				if r.File == "" {
+					where = "default"
+				}
+				add("policy", false, "%s: %s: %s", where, r.Result, r.Message)
+			}
+			if res.Passed() {
+				add("policy", false, "policy denied the module")
+			}
+		}
+	}
+
+	if rv.opts.Deep && iv.ZipHash != "" {
+		if err := rv.deepSBOM(ctx, m, rec, iv, add); err != nil {
+			return nil, err
+		}
+	}
+
+	if res.Passed() && rv.p.signer != nil && iv.ZipSHA256 != "" {
+		res.Summary, err = rv.summary(ctx, m, iv)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// dependencies re-runs the dependency check on the stored go.mod and the
+// go.sum in the stored zip.
+func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, res *Reverified, add func(string, bool, string, ...any)) error {
+	gomod, err := readStored(ctx, rv.p.store, m, ".mod", maxGoSum)
+	if err != nil {
+		add("dependencies", true, "stored go.mod: %v", err)
+		return nil
+	}
+	gosum, err := goSumFromZip(ctx, rv.p.store, m)
+	if err != nil {
+		add("dependencies", true, "go.sum in the stored zip: %v", err)
+		return nil
+	}
+	_, err = rv.p.deps.Check(ctx, m, gomod, gosum)
+	var problems *depsum.CheckErrors
+	switch {
+	case err == nil:
+	case depsum.IsTransient(err), errors.Is(err, depsum.ErrConfig):
+		return err
+	case errors.As(err, &problems):
+		for _, p := range problems.Problems {
+			add("dependencies", depsum.IsSecurity(p), "%s", p.Error())
+		}
+	default:
+		add("dependencies", depsum.IsSecurity(err), "%v", err)
+	}
+	return nil
+}
+
+// deepSBOM regenerates the SBOM from the stored zip and compares it with
+// the published one; generation is reproducible, so any difference is a
+// change in the inputs or the document.
+func (rv *Reverifier) deepSBOM(ctx context.Context, m module.Version, rec *Record, iv *integrity.Version, add func(string, bool, string, ...any)) error {
+	stored, err := readStored(ctx, rv.p.store, m, store.DocSPDX, 64<<20)
+	if err != nil {
+		add("sbom", false, "no published SBOM: %v", err)
+		return nil
+	}
+	f, err := rv.p.store.OpenFile(ctx, m, ".zip")
+	if err != nil {
+		return err
+	}
+	zipFile := f.Name()
+	f.Close()
+	licenses, err := sbom.Licenses(zipFile, m)
+	if err != nil {
+		add("sbom", true, "reading license files: %v", err)
+		return nil
+	}
+	sum := iv.ZipSHA256
+	if sum == "" {
+		if sum, err = sbom.SHA256File(zipFile); err != nil {
+			return err
+		}
+	}
+	var tagTime time.Time
+	if rec.Input != nil {
+		tagTime = rec.Input.Tag.Time
+	}
+	gen, err := rv.p.sbomGen.get()
+	if err != nil {
+		return err
+	}
+	doc, err := gen.Generate(ctx, sbom.Module{Path: m.Path, Version: m.Version, ZipFile: zipFile,
+		ZipHash: iv.ZipHash, ModHash: iv.ModHash, ZipSHA256: sum, Time: tagTime, Licenses: licenses})
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(doc, stored) {
+		a, b := sha256.Sum256(stored), sha256.Sum256(doc)
+		add("sbom", false, "regenerated SBOM differs from the published one (sha256 %s, regenerated %s)",
+			hex.EncodeToString(a[:8]), hex.EncodeToString(b[:8]))
+	}
+	return nil
+}
+
+// summary signs a new verification summary of a version that passed.
+func (rv *Reverifier) summary(ctx context.Context, m module.Version, iv *integrity.Version) ([]byte, error) {
+	sum := sbom.Summary{
+		Module: m.Path, Version: m.Version, ZipSHA256: iv.ZipSHA256, ZipHash: iv.ZipHash,
+		PolicyURI: VerifierID + "/policies", Verified: rv.now,
+		VerifierID: VerifierID, VerifierVersion: rv.p.version,
+	}
+	if doc, err := readStored(ctx, rv.p.store, m, store.DocSPDX, 64<<20); err == nil {
+		d := sha256.Sum256(doc)
+		sum.Inputs = []sbom.ResourceDescriptor{{Name: m.Version + store.DocSPDX, MediaType: "application/spdx+json",
+			Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}}}
+	}
+	if rv.policies != nil {
+		sum.PolicyDigest = rv.policies.Digest()
+	}
+	return rv.p.signer.SignSummary(sum)
+}
+
+// readStored reads a file of a published version, up to limit bytes.
+func readStored(ctx context.Context, st Store, m module.Version, suffix string, limit int64) ([]byte, error) {
+	f, err := st.OpenFile(ctx, m, suffix)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
+// goSumFromZip reads the module's go.sum from its stored zip: nil if it has
+// none.
+func goSumFromZip(ctx context.Context, st Store, m module.Version) ([]byte, error) {
+	f, err := st.OpenFile(ctx, m, ".zip")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	z, err := zip.NewReader(f, fi.Size())
+	if err != nil {
+		return nil, err
+	}
+	name := m.Path + "@" + m.Version + "/go.sum"
+	for _, zf := range z.File {
+		if zf.Name != name {
+			continue
+		}
+		if zf.UncompressedSize64 > maxGoSum {
+			return nil, fmt.Errorf("go.sum larger than %d bytes", maxGoSum)
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(io.LimitReader(rc, maxGoSum))
+	}
+	return nil, nil
+}
+
+// plainReason is err's message on one line.
+func plainReason(err error) string { return oneLine(err.Error()) }
+
+// openOnly adapts a Store to what integrity reads.
+type openOnly struct{ Store }
+
+func (openOnly) Walk(context.Context, func(module.Version) error) error {
+	return errors.New("pipeline: walking the store is not supported here")
+}

@@ -1,0 +1,397 @@
+// Package reverify runs re-verification: it plans which admitted versions a
+// run covers, splits them into shards (one queue job each), re-proves every
+// version of a shard concurrently with a pipeline.Reverifier, and acts on
+// the result: a version that no longer passes is quarantined (never
+// deleted), a quarantined version that passes again is restored, and one
+// that still passes gets a new signed verification summary. Reports of
+// shards merge into the report of the run.
+package reverify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/modgate/modgate/pipeline"
+	"github.com/modgate/modgate/store"
+)
+
+// Store is what a run reads and changes: *store.Dir.
+type Store interface {
+	Walk(ctx context.Context, fn func(module.Version) error) error
+	OpenFile(ctx context.Context, m module.Version, suffix string) (*os.File, error)
+	Quarantined(ctx context.Context, m module.Version) (*store.Quarantine, error)
+	SetQuarantine(ctx context.Context, m module.Version, q store.Quarantine) error
+	ClearQuarantine(ctx context.Context, m module.Version) (bool, error)
+	WriteReverified(ctx context.Context, m module.Version, envelope []byte) error
+}
+
+// Checker re-verifies one version: *pipeline.Reverifier.
+type Checker interface {
+	Version(ctx context.Context, m module.Version) (*pipeline.Reverified, error)
+}
+
+// Scope selects the versions of a run.
+type Scope struct {
+	All     bool
+	Module  string // with Version empty: every version of the module
+	Version string
+	// Since keeps the versions admitted (published) at or after it.
+	Since time.Time
+}
+
+// ParseScope reads the command line's selection: "--all", a MODULE, a
+// MODULE@VERSION, or a --since time (RFC 3339) or duration before now.
+func ParseScope(all bool, target, since string, now time.Time) (Scope, error) {
+	var s Scope
+	n := 0
+	if all {
+		s.All = true
+		n++
+	}
+	if target != "" {
+		n++
+		path, version, _ := strings.Cut(target, "@")
+		if err := module.CheckPath(path); err != nil {
+			return s, fmt.Errorf("reverify %s: %v", target, err)
+		}
+		if version != "" {
+			if err := module.Check(path, version); err != nil || semver.Canonical(version) != version {
+				return s, fmt.Errorf("reverify %s: want a canonical version like v1.2.3", target)
+			}
+		}
+		s.Module, s.Version = path, version
+	}
+	if since != "" {
+		n++
+		if d, err := time.ParseDuration(since); err == nil && d > 0 {
+			s.Since = now.Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, since); err == nil {
+			s.Since = t
+		} else {
+			return s, fmt.Errorf("reverify --since %q: want a duration (24h) or an RFC 3339 time", since)
+		}
+	}
+	if n != 1 {
+		return s, errors.New("reverify: give exactly one of --all, MODULE[@VERSION] or --since")
+	}
+	return s, nil
+}
+
+// Plan lists the published versions in scope, quarantined ones included
+// (they are re-verified so that they can be restored), in store order.
+func Plan(ctx context.Context, st Store, s Scope) ([]module.Version, error) {
+	if s.Module != "" && s.Version != "" {
+		m := module.Version{Path: s.Module, Version: s.Version}
+		f, err := st.OpenFile(ctx, m, ".info")
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%s is not admitted", m)
+			}
+			return nil, err
+		}
+		f.Close()
+		return []module.Version{m}, nil
+	}
+	var vs []module.Version
+	err := st.Walk(ctx, func(m module.Version) error {
+		if s.Module != "" && m.Path != s.Module {
+			return nil
+		}
+		if !s.Since.IsZero() {
+			f, err := st.OpenFile(ctx, m, ".info")
+			if err != nil {
+				return err
+			}
+			fi, err := f.Stat()
+			f.Close()
+			if err != nil {
+				return err
+			}
+			if fi.ModTime().Before(s.Since) {
+				return nil
+			}
+		}
+		vs = append(vs, m)
+		return nil
+	})
+	if err == nil && s.Module != "" && len(vs) == 0 {
+		err = fmt.Errorf("module %s has no admitted versions", s.Module)
+	}
+	return vs, err
+}
+
+// Split cuts vs into shards of at most size versions, as module@version
+// strings.
+func Split(vs []module.Version, size int) [][]string {
+	if size < 1 {
+		size = 1
+	}
+	var shards [][]string
+	for len(vs) > 0 {
+		n := min(size, len(vs))
+		shard := make([]string, n)
+		for i, m := range vs[:n] {
+			shard[i] = m.String()
+		}
+		shards = append(shards, shard)
+		vs = vs[n:]
+	}
+	return shards
+}
+
+// ParseVersions reads a shard's module@version strings.
+func ParseVersions(ss []string) ([]module.Version, error) {
+	vs := make([]module.Version, len(ss))
+	for i, s := range ss {
+		path, version, ok := strings.Cut(s, "@")
+		if !ok || module.Check(path, version) != nil {
+			return nil, fmt.Errorf("reverify: bad module version %q in shard", s)
+		}
+		vs[i] = module.Version{Path: path, Version: version}
+	}
+	return vs, nil
+}
+
+// Outcome is what a run concluded for one version.
+type Outcome string
+
+const (
+	Good             Outcome = "good"              // passed, and was not quarantined
+	Quarantined      Outcome = "quarantined"       // failed now, quarantined by this run
+	StillQuarantined Outcome = "still-quarantined" // failed, and was already quarantined
+	Restored         Outcome = "restored"          // passed, and its quarantine was lifted
+	Errored          Outcome = "error"             // could not be checked; state unchanged
+)
+
+// Outcomes in report order.
+var Outcomes = []Outcome{Good, Quarantined, StillQuarantined, Restored, Errored}
+
+// Change is the outcome of one version that is not simply good.
+type Change struct {
+	Module   string             `json:"module"`
+	Version  string             `json:"version"`
+	Outcome  Outcome            `json:"outcome"`
+	Reason   string             `json:"reason,omitempty"`
+	Problems []pipeline.Problem `json:"problems,omitempty"`
+}
+
+// Key is module@version.
+func (c Change) Key() string { return c.Module + "@" + c.Version }
+
+// ShardReport is the result of one shard, or, merged, of a run.
+type ShardReport struct {
+	Run      string          `json:"run"`
+	Versions int             `json:"versions"`
+	Counts   map[Outcome]int `json:"counts"`
+	// Bytes are the stored zip bytes re-hashed.
+	Bytes int64 `json:"bytes"`
+	// Changes lists every version not simply good, sorted.
+	Changes []Change `json:"changes,omitempty"`
+	// Skipped counts checks that could not run for lack of a record.
+	Skipped map[string]int `json:"skipped,omitempty"`
+	// LogFindings are problems of the checksum log as a whole (a fork or
+	// rollback against the previous run's head).
+	LogFindings []string  `json:"log_findings,omitempty"`
+	Started     time.Time `json:"started"`
+	DurationMS  float64   `json:"duration_ms"`
+	mu          sync.Mutex
+}
+
+// Options configure RunShard.
+type Options struct {
+	Run     string
+	EventID string
+	// Concurrency is the number of versions checked at once; default
+	// runtime.NumCPU().
+	Concurrency int
+	// Now stamps quarantines; default time.Now.
+	Now func() time.Time
+	// Progress, when set, is called after each version.
+	Progress func(m module.Version, o Outcome)
+	// Changed, when set, is called for every quarantine and restore, after
+	// the store changed: to audit it and announce it.
+	Changed func(c Change)
+}
+
+// RunShard re-verifies vs with c and applies the outcomes to st. Its error
+// is for failures to run at all; a version that could not be checked is an
+// Errored outcome and keeps its state.
+func RunShard(ctx context.Context, c Checker, st Store, vs []module.Version, o Options) (*ShardReport, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	n := o.Concurrency
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	r := &ShardReport{Run: o.Run, Versions: len(vs), Counts: make(map[Outcome]int), Started: o.Now().UTC()}
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for _, m := range vs {
+		g.Go(func() error {
+			ch, bytes, skipped, err := one(gctx, c, st, m, o)
+			if err != nil {
+				return err
+			}
+			r.mu.Lock()
+			r.Counts[ch.Outcome]++
+			r.Bytes += bytes
+			if ch.Outcome != Good {
+				r.Changes = append(r.Changes, ch)
+			}
+			for _, s := range skipped {
+				if r.Skipped == nil {
+					r.Skipped = make(map[string]int)
+				}
+				r.Skipped[s]++
+			}
+			r.mu.Unlock()
+			if o.Progress != nil {
+				o.Progress(m, ch.Outcome)
+			}
+			if o.Changed != nil && (ch.Outcome == Quarantined || ch.Outcome == Restored) {
+				o.Changed(ch)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	r.sort()
+	r.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	return r, nil
+}
+
+// one checks m and applies the outcome. Its error stops the shard: the
+// store could not be changed, or ctx ended.
+func one(ctx context.Context, c Checker, st Store, m module.Version, o Options) (Change, int64, []string, error) {
+	ch := Change{Module: m.Path, Version: m.Version}
+	res, err := c.Version(ctx, m)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ch, 0, nil, ctx.Err()
+		}
+		ch.Outcome, ch.Reason = Errored, err.Error()
+		return ch, 0, nil, nil
+	}
+	q, err := st.Quarantined(ctx, m)
+	if err != nil {
+		return ch, 0, nil, err
+	}
+	if res.Passed() {
+		ch.Outcome = Good
+		if q != nil {
+			if _, err := st.ClearQuarantine(ctx, m); err != nil {
+				return ch, 0, nil, err
+			}
+			ch.Outcome, ch.Reason = Restored, "passes again; was quarantined: "+q.Reason
+		}
+		if res.Summary != nil {
+			if err := st.WriteReverified(ctx, m, res.Summary); err != nil {
+				return ch, 0, nil, err
+			}
+		}
+		return ch, res.Bytes, res.Skipped, nil
+	}
+	ch.Problems, ch.Reason = res.Problems, res.Reason()
+	ch.Outcome = StillQuarantined
+	if q == nil || q.Reason != ch.Reason {
+		if q == nil {
+			ch.Outcome = Quarantined
+		}
+		err := st.SetQuarantine(ctx, m, store.Quarantine{Reason: ch.Reason, Findings: res.Lines(),
+			Time: o.Now().UTC(), Run: o.Run, EventID: o.EventID})
+		if err != nil {
+			return ch, 0, nil, err
+		}
+	}
+	return ch, res.Bytes, res.Skipped, nil
+}
+
+func (r *ShardReport) sort() {
+	sort.Slice(r.Changes, func(i, j int) bool {
+		a, b := r.Changes[i], r.Changes[j]
+		if a.Module != b.Module {
+			return a.Module < b.Module
+		}
+		return semver.Compare(a.Version, b.Version) < 0
+	})
+}
+
+// Merge adds the shard reports of a run into one.
+func Merge(run string, shards ...*ShardReport) *ShardReport {
+	r := &ShardReport{Run: run, Counts: make(map[Outcome]int)}
+	var end time.Time
+	for _, s := range shards {
+		if s == nil {
+			continue
+		}
+		r.Versions += s.Versions
+		r.Bytes += s.Bytes
+		for k, v := range s.Counts {
+			r.Counts[k] += v
+		}
+		for k, v := range s.Skipped {
+			if r.Skipped == nil {
+				r.Skipped = make(map[string]int)
+			}
+			r.Skipped[k] += v
+		}
+		r.Changes = append(r.Changes, s.Changes...)
+		r.LogFindings = append(r.LogFindings, s.LogFindings...)
+		if r.Started.IsZero() || s.Started.Before(r.Started) {
+			r.Started = s.Started
+		}
+		if e := s.Started.Add(time.Duration(s.DurationMS * float64(time.Millisecond))); e.After(end) {
+			end = e
+		}
+	}
+	r.sort()
+	if !r.Started.IsZero() {
+		r.DurationMS = float64(end.Sub(r.Started).Microseconds()) / 1000
+	}
+	return r
+}
+
+// Text is the report for a person: counts by outcome, every version not
+// good with its reason, and the duration.
+func (r *ShardReport) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "re-verification %s: %d versions in %.1fs", r.Run, r.Versions, r.DurationMS/1000)
+	if r.DurationMS > 0 {
+		fmt.Fprintf(&b, " (%.0f versions/s, %.1f MB/s of zips)", float64(r.Versions)/(r.DurationMS/1000), float64(r.Bytes)/1e6/(r.DurationMS/1000))
+	}
+	b.WriteString("\n")
+	for _, o := range Outcomes {
+		fmt.Fprintf(&b, "  %-18s %d\n", o, r.Counts[o])
+	}
+	for _, f := range r.LogFindings {
+		fmt.Fprintf(&b, "SECURITY: checksum log: %s\n", f)
+	}
+	for _, c := range r.Changes {
+		fmt.Fprintf(&b, "%s %s: %s\n", c.Outcome, c.Key(), c.Reason)
+	}
+	if len(r.Skipped) > 0 {
+		var ks []string
+		for k, v := range r.Skipped {
+			ks = append(ks, fmt.Sprintf("%s (%d versions)", k, v))
+		}
+		sort.Strings(ks)
+		fmt.Fprintf(&b, "not checked for lack of a record: %s\n", strings.Join(ks, ", "))
+	}
+	return b.String()
+}
