@@ -1,0 +1,197 @@
+package reverify
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/module"
+
+	"github.com/modgate/modgate/pipeline"
+	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/store/storetest"
+)
+
+// fakeChecker fails the versions in fail with their reason, errors on
+// those in broken, and passes the rest with a summary.
+type fakeChecker struct {
+	mu     sync.Mutex
+	fail   map[string]string
+	broken map[string]bool
+}
+
+func (c *fakeChecker) Version(ctx context.Context, m module.Version) (*pipeline.Reverified, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken[m.String()] {
+		return nil, errors.New("database unreachable")
+	}
+	r := &pipeline.Reverified{Module: m.Path, Version: m.Version, Bytes: 10}
+	if reason, ok := c.fail[m.String()]; ok {
+		r.Problems = []pipeline.Problem{{Check: "tag-signature", Reason: reason, Security: true}}
+	} else {
+		r.Summary = []byte("summary " + m.String() + "\n")
+	}
+	return r, nil
+}
+
+func newStore(t *testing.T, vs ...string) (*store.Dir, []module.Version) {
+	t.Helper()
+	d, err := store.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []module.Version
+	for _, s := range vs {
+		path, v, _ := strings.Cut(s, "@")
+		m := module.Version{Path: path, Version: v}
+		sv := storetest.Version(t, m, map[string]string{"go.mod": "module " + path + "\n", "a.go": "package a\n"})
+		if _, err := d.Publish(context.Background(), sv); err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+	}
+	return d, ms
+}
+
+func TestRunShardQuarantineRestore(t *testing.T) {
+	ctx := context.Background()
+	st, vs := newStore(t, "example.com/a@v1.0.0", "example.com/a@v1.1.0", "example.com/b@v0.1.0", "example.com/c@v1.0.0")
+	c := &fakeChecker{fail: map[string]string{"example.com/a@v1.1.0": "key revoked"}, broken: map[string]bool{"example.com/c@v1.0.0": true}}
+	var changed []string
+	var mu sync.Mutex
+	o := Options{Run: "r1", EventID: "e1", Concurrency: 3, Changed: func(ch Change) {
+		mu.Lock()
+		changed = append(changed, string(ch.Outcome)+" "+ch.Key())
+		mu.Unlock()
+	}}
+	rep, err := RunShard(ctx, c, st, vs, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Versions != 4 || rep.Counts[Good] != 2 || rep.Counts[Quarantined] != 1 || rep.Counts[Errored] != 1 || rep.Bytes != 30 {
+		t.Fatalf("report %+v", rep)
+	}
+	if !slices.Equal(changed, []string{"quarantined example.com/a@v1.1.0"}) {
+		t.Errorf("changed %v", changed)
+	}
+	q, _ := st.Quarantined(ctx, vs[1])
+	if q == nil || q.Reason != "tag-signature: key revoked" || q.Run != "r1" || q.EventID != "e1" || len(q.Findings) != 1 {
+		t.Fatalf("quarantine %+v", q)
+	}
+	if q, _ := st.Quarantined(ctx, vs[3]); q != nil {
+		t.Error("a version that could not be checked was quarantined")
+	}
+	if got, _ := st.Versions(ctx, "example.com/a"); !slices.Equal(got, []string{"v1.0.0"}) {
+		t.Errorf("list %v", got)
+	}
+	text := rep.Text()
+	for _, want := range []string{"4 versions", "quarantined example.com/a@v1.1.0: tag-signature: key revoked", "error example.com/c@v1.0.0: database unreachable"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report text lacks %q:\n%s", want, text)
+		}
+	}
+
+	// Again: still quarantined, nothing announced.
+	changed = nil
+	rep, _ = RunShard(ctx, c, st, vs[:2], o)
+	if rep.Counts[StillQuarantined] != 1 || len(changed) != 0 {
+		t.Errorf("second run %+v, changed %v", rep.Counts, changed)
+	}
+	// Fixed: restored and announced.
+	delete(c.fail, "example.com/a@v1.1.0")
+	rep, _ = RunShard(ctx, c, st, vs[:2], o)
+	if rep.Counts[Restored] != 1 || !slices.Equal(changed, []string{"restored example.com/a@v1.1.0"}) {
+		t.Errorf("restore run %+v, changed %v", rep.Counts, changed)
+	}
+	if got, _ := st.Versions(ctx, "example.com/a"); len(got) != 2 {
+		t.Errorf("list after restore %v", got)
+	}
+}
+
+func TestPlanAndSplit(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t, "example.com/a@v1.0.0", "example.com/a@v1.1.0", "example.com/b@v0.1.0")
+	for _, tc := range []struct {
+		scope Scope
+		want  int
+		err   string
+	}{
+		{Scope{All: true}, 3, ""},
+		{Scope{Module: "example.com/a"}, 2, ""},
+		{Scope{Module: "example.com/a", Version: "v1.1.0"}, 1, ""},
+		{Scope{Module: "example.com/a", Version: "v1.2.0"}, 0, "is not admitted"},
+		{Scope{Module: "example.com/zzz"}, 0, "no admitted versions"},
+		{Scope{Since: time.Now().Add(-time.Hour)}, 3, ""},
+		{Scope{Since: time.Now().Add(time.Hour)}, 0, ""},
+	} {
+		vs, err := Plan(ctx, st, tc.scope)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("Plan(%+v) = %v, want error %q", tc.scope, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || len(vs) != tc.want {
+			t.Errorf("Plan(%+v) = %v, %v; want %d versions", tc.scope, vs, err, tc.want)
+		}
+	}
+	all, _ := Plan(ctx, st, Scope{All: true})
+	shards := Split(all, 2)
+	if len(shards) != 2 || len(shards[0]) != 2 || shards[1][0] != "example.com/b@v0.1.0" {
+		t.Errorf("Split = %v", shards)
+	}
+	back, err := ParseVersions(append(shards[0], shards[1]...))
+	if err != nil || !slices.Equal(back, all) {
+		t.Errorf("ParseVersions = %v, %v", back, err)
+	}
+	if _, err := ParseVersions([]string{"example.com/a@1.0"}); err == nil {
+		t.Error("ParseVersions accepted a non-canonical version")
+	}
+}
+
+func TestParseScope(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		all           bool
+		target, since string
+		ok            bool
+	}{
+		{true, "", "", true},
+		{false, "corp.example/x", "", true},
+		{false, "corp.example/x@v1.2.3", "", true},
+		{false, "corp.example/x@v1.2", "", false},
+		{false, "corp.example/x@v2.0.0", "", false},
+		{false, "-bad", "", false},
+		{false, "", "24h", true},
+		{false, "", "2026-01-01T00:00:00Z", true},
+		{false, "", "yesterday", false},
+		{false, "", "", false},
+		{true, "corp.example/x", "", false},
+	} {
+		_, err := ParseScope(tc.all, tc.target, tc.since, now)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseScope(%v, %q, %q) = %v, want ok=%v", tc.all, tc.target, tc.since, err, tc.ok)
+		}
+	}
+	s, _ := ParseScope(false, "", "24h", now)
+	if !s.Since.Equal(now.Add(-24 * time.Hour)) {
+		t.Errorf("since %v", s.Since)
+	}
+}
+
+func TestMerge(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	a := &ShardReport{Versions: 2, Counts: map[Outcome]int{Good: 2}, Bytes: 5, Started: t0, DurationMS: 1000}
+	b := &ShardReport{Versions: 1, Counts: map[Outcome]int{Quarantined: 1}, Bytes: 7, Started: t0.Add(500 * time.Millisecond), DurationMS: 1500,
+		Changes: []Change{{Module: "m", Version: "v1.0.0", Outcome: Quarantined, Reason: "r"}}}
+	r := Merge("run", a, nil, b)
+	if r.Versions != 3 || r.Counts[Good] != 2 || r.Counts[Quarantined] != 1 || r.Bytes != 12 || len(r.Changes) != 1 || r.DurationMS != 2000 {
+		t.Errorf("Merge = %+v", r)
+	}
+}
