@@ -18,6 +18,7 @@ import (
 	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/verifiers/depsum"
+	"github.com/modgate/modgate/verifiers/integrity"
 	"github.com/modgate/modgate/verifiers/tagsig"
 )
 
@@ -89,9 +90,13 @@ type Pipeline struct {
 	signer   *sbom.Signer
 	version  string
 	keyrings []signerGroup
-	log      *slog.Logger
-	tmpDir   string
-	stages   []Stage
+	memo     *integrity.Memo // signatures re-verification proved, for later runs
+	// admitting counts admissions running in this process, so that
+	// re-verification can make way for them (Busy).
+	admitting atomic.Int64
+	log       *slog.Logger
+	tmpDir    string
+	stages    []Stage
 
 	// Now is the clock used for key validity; tests set it.
 	Now func() time.Time
@@ -135,7 +140,7 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 		return nil, errors.New("pipeline: no store")
 	}
 	p := &Pipeline{cfg: cfg, store: opts.Store, sumlog: opts.ChecksumLog, log: log, Now: time.Now,
-		tmpDir: filepath.Join(cfg.DataDir, "tmp"), deps: opts.Dependencies}
+		tmpDir: filepath.Join(cfg.DataDir, "tmp"), deps: opts.Dependencies, memo: integrity.NewMemo()}
 	if opts.Version == "" {
 		opts.Version = "devel"
 	}
@@ -217,6 +222,8 @@ func (p *Pipeline) Stages() []string {
 // Admit runs every stage for req and returns the verdict. It never panics
 // on hostile input and never returns a nil verdict.
 func (p *Pipeline) Admit(ctx context.Context, req Request) *Verdict {
+	p.admitting.Add(1)
+	defer p.admitting.Add(-1)
 	start := time.Now()
 	j := &Job{Request: req}
 	v := &Verdict{Repo: req.Repo, Tag: req.Tag, EventID: req.EventID, Started: start.UTC()}

@@ -63,9 +63,9 @@ type Reverified struct {
 	// Skipped names checks that could not run for lack of a record (a
 	// version admitted before modgate kept what they need).
 	Skipped []string `json:"skipped,omitempty"`
-	// Summary is a new signed verification summary with this run's time,
-	// for a version that passed, when a signing key is configured.
-	Summary []byte `json:"-"`
+	// summary is what a new verification summary says of a version that
+	// passed (Reverifier.Sign), when a signing key is configured.
+	summary *sbom.Summary
 	// Bytes is how many stored zip bytes were re-hashed.
 	Bytes int64 `json:"bytes"`
 }
@@ -94,7 +94,7 @@ func (r *Reverified) Lines() []string {
 // NewReverifier starts a run: it reads and proves the log's current head
 // (consistent with opts.PreviousHead) and takes the current policy set.
 func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Reverifier, error) {
-	iopts := integrity.Options{Log: opts.Log, Verifier: opts.Verifier, PreviousHead: opts.PreviousHead}
+	iopts := integrity.Options{Log: opts.Log, Verifier: opts.Verifier, PreviousHead: opts.PreviousHead, Memo: p.memo}
 	if p.signer != nil {
 		iopts.PublicKey = p.signer.PublicKeyPEM()
 	}
@@ -105,6 +105,11 @@ func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Re
 	return &Reverifier{p: p, opts: opts, iopts: iopts, head: head, policies: p.policies.Load(),
 		now: p.Now().UTC().Truncate(time.Second)}, nil
 }
+
+// Busy reports whether an admission is running in this process: a
+// re-verification beside it slows down to one version at a time
+// (reverify.Options.Busy), so that admissions keep their latency.
+func (rv *Reverifier) Busy() bool { return rv.p.admitting.Load() > 0 }
 
 // Head is the log head this run proves against, with the findings of its
 // consistency with the previous run's head (problems of the whole log, not
@@ -148,12 +153,14 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 		res.Skipped = append(res.Skipped, "tag-signature")
 	} else if tag, err := tagsig.Parse(rec.TagObject); err != nil {
 		add("tag-signature", true, "recorded tag object: %v", err)
+	} else if !strings.HasSuffix(tag.Name, m.Version) || rec.Input != nil && rec.Input.Tag.Name != tag.Name {
+		add("tag-signature", true, "recorded tag object is for tag %q, not this version", tag.Name)
 	} else if _, err := rv.p.trustedSigner(m.Path, tag, rv.now); err != nil {
 		add("tag-signature", isSecurity(err), "%s", plainReason(err))
 	}
 
 	// go.mod and go.sum against the checksum databases, as they say now.
-	if err := rv.dependencies(ctx, m, res, add); err != nil {
+	if err := rv.dependencies(ctx, m, iv, add); err != nil {
 		return nil, err
 	}
 
@@ -185,28 +192,43 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 	}
 
 	if res.Passed() && rv.p.signer != nil && iv.ZipSHA256 != "" {
-		res.Summary, err = rv.summary(ctx, m, iv)
-		if err != nil {
-			return nil, err
-		}
+		res.summary = rv.summary(ctx, m, iv)
 	}
 	return res, nil
 }
 
+// Sign signs one verification summary, with this run's time, for every
+// version in rs that passed: a statement with each of their zips as a
+// subject, so one signature per batch instead of one per version. It
+// returns nil when there is nothing to sign or no signing key.
+func (rv *Reverifier) Sign(ctx context.Context, rs []*Reverified, run string) ([]byte, error) {
+	var sums []sbom.Summary
+	for _, r := range rs {
+		if r.summary != nil && r.Passed() {
+			sums = append(sums, *r.summary)
+		}
+	}
+	if len(sums) == 0 || rv.p.signer == nil {
+		return nil, nil
+	}
+	return rv.p.signer.SignSummaries(sums, VerifierID+"/reverify/"+run)
+}
+
 // dependencies re-runs the dependency check on the stored go.mod and the
 // go.sum in the stored zip.
-func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, res *Reverified, add func(string, bool, string, ...any)) error {
-	gomod, err := readStored(ctx, rv.p.store, m, ".mod", maxGoSum)
-	if err != nil {
-		add("dependencies", true, "stored go.mod: %v", err)
-		return nil
+func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, iv *integrity.Version, add func(string, bool, string, ...any)) error {
+	gomod, gosum := iv.GoMod, iv.GoSum
+	if gomod == nil {
+		return nil // the go.mod finding says why
 	}
-	gosum, err := goSumFromZip(ctx, rv.p.store, m)
-	if err != nil {
-		add("dependencies", true, "go.sum in the stored zip: %v", err)
-		return nil
+	if !iv.GoSumKnown {
+		var err error
+		if gosum, err = goSumFromZip(ctx, rv.p.store, m); err != nil {
+			add("dependencies", true, "go.sum in the stored zip: %v", err)
+			return nil
+		}
 	}
-	_, err = rv.p.deps.Check(ctx, m, gomod, gosum)
+	_, err := rv.p.deps.Check(ctx, m, gomod, gosum)
 	var problems *depsum.CheckErrors
 	switch {
 	case err == nil:
@@ -269,22 +291,21 @@ func (rv *Reverifier) deepSBOM(ctx context.Context, m module.Version, rec *Recor
 	return nil
 }
 
-// summary signs a new verification summary of a version that passed.
-func (rv *Reverifier) summary(ctx context.Context, m module.Version, iv *integrity.Version) ([]byte, error) {
-	sum := sbom.Summary{
+// summary is the new verification summary of a version that passed.
+func (rv *Reverifier) summary(ctx context.Context, m module.Version, iv *integrity.Version) *sbom.Summary {
+	sum := &sbom.Summary{
 		Module: m.Path, Version: m.Version, ZipSHA256: iv.ZipSHA256, ZipHash: iv.ZipHash,
 		PolicyURI: VerifierID + "/policies", Verified: rv.now,
 		VerifierID: VerifierID, VerifierVersion: rv.p.version,
 	}
-	if doc, err := readStored(ctx, rv.p.store, m, store.DocSPDX, 64<<20); err == nil {
-		d := sha256.Sum256(doc)
+	if iv.SBOMSHA256 != "" {
 		sum.Inputs = []sbom.ResourceDescriptor{{Name: m.Version + store.DocSPDX, MediaType: "application/spdx+json",
-			Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}}}
+			Digest: map[string]string{"sha256": iv.SBOMSHA256}}}
 	}
 	if rv.policies != nil {
 		sum.PolicyDigest = rv.policies.Digest()
 	}
-	return rv.p.signer.SignSummary(sum)
+	return sum
 }
 
 // readStored reads a file of a published version, up to limit bytes.

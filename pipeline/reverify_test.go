@@ -103,7 +103,7 @@ func TestReverifyPublicDependency(t *testing.T) {
 		!strings.Contains(p0.Reason, "checksum mismatch") || !strings.Contains(p0.Reason, bad) {
 		t.Errorf("problem %+v", p0)
 	}
-	if res.Summary != nil {
+	if res.summary != nil {
 		t.Error("a failing version got a new verification summary")
 	}
 

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/module"
@@ -34,12 +35,14 @@ type Store interface {
 	Quarantined(ctx context.Context, m module.Version) (*store.Quarantine, error)
 	SetQuarantine(ctx context.Context, m module.Version, q store.Quarantine) error
 	ClearQuarantine(ctx context.Context, m module.Version) (bool, error)
-	WriteReverified(ctx context.Context, m module.Version, envelope []byte) error
+	WriteReverifiedBatch(ctx context.Context, ms []module.Version, envelope []byte) error
 }
 
-// Checker re-verifies one version: *pipeline.Reverifier.
+// Checker re-verifies one version, and signs a new verification summary
+// for those that passed: *pipeline.Reverifier.
 type Checker interface {
 	Version(ctx context.Context, m module.Version) (*pipeline.Reverified, error)
+	Sign(ctx context.Context, rs []*pipeline.Reverified, run string) ([]byte, error)
 }
 
 // Scope selects the versions of a run.
@@ -223,6 +226,10 @@ type Options struct {
 	// Changed, when set, is called for every quarantine and restore, after
 	// the store changed: to audit it and announce it.
 	Changed func(c Change)
+	// Busy, when set, reports that admissions are running: the shard then
+	// checks one version at a time until they are done, so that a large
+	// re-verification never starves them.
+	Busy func() bool
 }
 
 // RunShard re-verifies vs with c and applies the outcomes to st. Its error
@@ -240,13 +247,32 @@ func RunShard(ctx context.Context, c Checker, st Store, vs []module.Version, o O
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(n)
+	var passed []*pipeline.Reverified
+	var passedMods []module.Version
+	var running atomic.Int64
 	for _, m := range vs {
 		g.Go(func() error {
-			ch, bytes, skipped, err := one(gctx, c, st, m, o)
+			// Make way for admissions: while one runs, only one version of
+			// this shard is checked at a time.
+			for o.Busy != nil && o.Busy() && running.Load() > 0 && gctx.Err() == nil {
+				time.Sleep(2 * time.Millisecond)
+			}
+			running.Add(1)
+			ch, res, err := one(gctx, c, st, m, o)
+			running.Add(-1)
 			if err != nil {
 				return err
 			}
+			var bytes int64
+			var skipped []string
+			if res != nil {
+				bytes, skipped = res.Bytes, res.Skipped
+			}
 			r.mu.Lock()
+			if res != nil && res.Passed() {
+				passed = append(passed, res)
+				passedMods = append(passedMods, m)
+			}
 			r.Counts[ch.Outcome]++
 			r.Bytes += bytes
 			if ch.Outcome != Good {
@@ -271,6 +297,16 @@ func RunShard(ctx context.Context, c Checker, st Store, vs []module.Version, o O
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	// One signed summary for every version that passed.
+	env, err := c.Sign(ctx, passed, o.Run)
+	if err != nil {
+		return nil, err
+	}
+	if env != nil {
+		if err := st.WriteReverifiedBatch(ctx, passedMods, env); err != nil {
+			return nil, err
+		}
+	}
 	r.sort()
 	r.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 	return r, nil
@@ -278,34 +314,29 @@ func RunShard(ctx context.Context, c Checker, st Store, vs []module.Version, o O
 
 // one checks m and applies the outcome. Its error stops the shard: the
 // store could not be changed, or ctx ended.
-func one(ctx context.Context, c Checker, st Store, m module.Version, o Options) (Change, int64, []string, error) {
+func one(ctx context.Context, c Checker, st Store, m module.Version, o Options) (Change, *pipeline.Reverified, error) {
 	ch := Change{Module: m.Path, Version: m.Version}
 	res, err := c.Version(ctx, m)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ch, 0, nil, ctx.Err()
+			return ch, nil, ctx.Err()
 		}
 		ch.Outcome, ch.Reason = Errored, err.Error()
-		return ch, 0, nil, nil
+		return ch, nil, nil
 	}
 	q, err := st.Quarantined(ctx, m)
 	if err != nil {
-		return ch, 0, nil, err
+		return ch, nil, err
 	}
 	if res.Passed() {
 		ch.Outcome = Good
 		if q != nil {
 			if _, err := st.ClearQuarantine(ctx, m); err != nil {
-				return ch, 0, nil, err
+				return ch, nil, err
 			}
 			ch.Outcome, ch.Reason = Restored, "passes again; was quarantined: "+q.Reason
 		}
-		if res.Summary != nil {
-			if err := st.WriteReverified(ctx, m, res.Summary); err != nil {
-				return ch, 0, nil, err
-			}
-		}
-		return ch, res.Bytes, res.Skipped, nil
+		return ch, res, nil
 	}
 	ch.Problems, ch.Reason = res.Problems, res.Reason()
 	ch.Outcome = StillQuarantined
@@ -316,10 +347,10 @@ func one(ctx context.Context, c Checker, st Store, m module.Version, o Options) 
 		err := st.SetQuarantine(ctx, m, store.Quarantine{Reason: ch.Reason, Findings: res.Lines(),
 			Time: o.Now().UTC(), Run: o.Run, EventID: o.EventID})
 		if err != nil {
-			return ch, 0, nil, err
+			return ch, nil, err
 		}
 	}
-	return ch, res.Bytes, res.Skipped, nil
+	return ch, res, nil
 }
 
 func (r *ShardReport) sort() {

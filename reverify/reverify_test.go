@@ -34,10 +34,16 @@ func (c *fakeChecker) Version(ctx context.Context, m module.Version) (*pipeline.
 	r := &pipeline.Reverified{Module: m.Path, Version: m.Version, Bytes: 10}
 	if reason, ok := c.fail[m.String()]; ok {
 		r.Problems = []pipeline.Problem{{Check: "tag-signature", Reason: reason, Security: true}}
-	} else {
-		r.Summary = []byte("summary " + m.String() + "\n")
 	}
 	return r, nil
+}
+
+func (c *fakeChecker) Sign(ctx context.Context, rs []*pipeline.Reverified, run string) ([]byte, error) {
+	var b strings.Builder
+	for _, r := range rs {
+		b.WriteString(r.Module + "@" + r.Version + " ")
+	}
+	return []byte(b.String() + run + "\n"), nil
 }
 
 func newStore(t *testing.T, vs ...string) (*store.Dir, []module.Version) {

@@ -161,6 +161,7 @@ func TestCosignVerifiesSummaries(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string][]byte{"cosign.pub": k.pubPEM})
 	var names []string
+	var sums []Summary
 	for i, mv := range []module.Version{modX, modNATS, modNet} {
 		m := cachedModule(t, mv)
 		data, err := os.ReadFile(m.ZipFile)
@@ -174,6 +175,9 @@ func TestCosignVerifiesSummaries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if i < 2 {
+			sums = append(sums, s)
+		}
 		name := string(rune('a' + i))
 		writeFiles(t, dir, map[string][]byte{name + ".zip": data, name + ".intoto.jsonl": env})
 		names = append(names, name)
@@ -186,6 +190,18 @@ func TestCosignVerifiesSummaries(t *testing.T) {
 	}
 	wantCosign(t, dir, false, "verify-blob-attestation", "--key", "cosign.pub",
 		"--signature", "a.intoto.jsonl", "--type", "slsaprovenance1", "--insecure-ignore-tlog", "a.zip")
+
+	// A re-verification batch: one statement with the zips of a and b as
+	// subjects verifies for each of them and not for c.
+	batch, err := k.signer.SignSummaries(sums, "https://github.com/modgate/modgate/reverify/run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string][]byte{"batch.jsonl": batch})
+	for _, zip := range names {
+		wantCosign(t, dir, zip != "c", "verify-blob-attestation", "--key", "cosign.pub",
+			"--signature", "batch.jsonl", "--type", PredicateVerificationSummary, "--insecure-ignore-tlog", zip+".zip")
+	}
 }
 
 // TestCosignKeyInterop: keys made by `cosign generate-key-pair` load into a

@@ -206,3 +206,41 @@ func isHexDigest(s string, n int) bool {
 	}
 	return strings.Trim(s, "0123456789abcdef") == ""
 }
+
+// SignSummaries signs one statement whose subjects are the zips of every
+// summary in sums, which must share the verifier, policy and time: a
+// re-verification run attests every version of a batch with one
+// signature. The predicate's resourceUri is resourceURI (the run); its
+// inputs are every summary's inputs. cosign verify-blob-attestation accepts
+// the envelope for any one of the zips, as for a single summary.
+func (s *Signer) SignSummaries(sums []Summary, resourceURI string) ([]byte, error) {
+	if len(sums) == 0 {
+		return nil, errors.New("verification summary: no subjects")
+	}
+	var st *statement
+	for i, sum := range sums {
+		one, err := sum.statement()
+		if err != nil {
+			return nil, &module.ModuleError{Path: sum.Module, Version: sum.Version, Err: fmt.Errorf("verification summary: %w", err)}
+		}
+		if i == 0 {
+			st = one
+			st.Predicate.ResourceURI = resourceURI
+			continue
+		}
+		if one.Predicate.Policy.URI != st.Predicate.Policy.URI || one.Predicate.TimeVerified != st.Predicate.TimeVerified {
+			return nil, errors.New("verification summary: summaries of one batch differ in policy or time")
+		}
+		st.Subject = append(st.Subject, one.Subject...)
+		st.Predicate.InputAttestations = append(st.Predicate.InputAttestations, one.Predicate.InputAttestations...)
+	}
+	payload, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	env, err := dsse.WrapSigner(s.sv, inTotoPayloadType).SignMessage(bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("signing verification summary: %w", err)
+	}
+	return append(env, '\n'), nil
+}

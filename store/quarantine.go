@@ -138,6 +138,52 @@ func (d *Dir) WriteReverified(ctx context.Context, m module.Version, envelope []
 	return d.setState(ctx, m, StateReverified, envelope, false)
 }
 
+// WriteReverifiedBatch makes envelope the latest re-verification summary of
+// every version in ms (a statement with all of them as subjects): the
+// content is written once and hard-linked into place per version. Not
+// synced, as WriteReverified.
+func (d *Dir) WriteReverifiedBatch(ctx context.Context, ms []module.Version, envelope []byte) error {
+	shared := filepath.Join(d.root, tmpPrefix+"reverified")
+	if err := os.MkdirAll(shared, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(shared, "batch-*")
+	if err != nil {
+		return err
+	}
+	src := f.Name()
+	defer os.Remove(src)
+	_, err = f.Write(envelope)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		loc, err := d.published(m)
+		if err != nil {
+			return err
+		}
+		tmp := filepath.Join(loc.dir, tmpPrefix+filepath.Base(src)+"-"+loc.base)
+		os.Remove(tmp)
+		if err := os.Link(src, tmp); err != nil {
+			return versionError(m, err)
+		}
+		if err := os.Rename(tmp, loc.file(StateReverified)); err != nil {
+			os.Remove(tmp)
+			return versionError(m, err)
+		}
+	}
+	return nil
+}
+
 // setState writes a state file of a published version atomically.
 func (d *Dir) setState(ctx context.Context, m module.Version, suffix string, data []byte, durable bool) error {
 	loc, err := d.published(m)

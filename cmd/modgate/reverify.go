@@ -265,6 +265,7 @@ func reverifyHandler(cfg *config.Config, p *pipeline.Pipeline, st *store.Dir, db
 		}
 		rep, err := reverify.RunShard(ctx, rv, st, vs, reverify.Options{
 			Run: scope.Run, EventID: r.EventID, Concurrency: cfg.Reverify.Concurrency,
+			Busy:     rv.Busy,
 			Progress: throttle(progress, time.Second),
 			Changed: func(c reverify.Change) {
 				detail, _ := json.Marshal(c)

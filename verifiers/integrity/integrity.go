@@ -7,6 +7,7 @@
 package integrity
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -95,6 +96,66 @@ type Options struct {
 	// signature and verification summary is checked too. Versions published
 	// without them are counted as unsigned.
 	PublicKey []byte
+	// Memo, when set, remembers the signatures that verified, by the exact
+	// bytes of key, document and signature, so that a later run over
+	// unchanged documents skips the public-key operations (the documents
+	// are still read and hashed).
+	Memo *Memo
+}
+
+// Memo remembers signature verifications that succeeded, keyed by a
+// SHA-256 over everything the verification depended on: the same inputs
+// verify the same way, so a hit is as good as verifying again. It lives in
+// memory only (a memo on disk could be written by whoever can write the
+// store). Safe for concurrent use.
+type Memo struct {
+	mu sync.Mutex
+	m  map[[32]byte]struct{}
+}
+
+// NewMemo returns an empty memo.
+func NewMemo() *Memo { return &Memo{m: make(map[[32]byte]struct{})} }
+
+// maxMemo bounds the memo (about 100 bytes an entry).
+const maxMemo = 1 << 20
+
+func memoKey(parts ...[]byte) [32]byte {
+	h := sha256.New()
+	for _, p := range parts {
+		var n [8]byte
+		for i := range n {
+			n[i] = byte(uint64(len(p)) >> (8 * i))
+		}
+		h.Write(n[:])
+		h.Write(p)
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// verify runs check unless the memo says the same inputs verified before.
+func (mm *Memo) verify(check func() error, parts ...[]byte) error {
+	if mm == nil {
+		return check()
+	}
+	k := memoKey(parts...)
+	mm.mu.Lock()
+	_, ok := mm.m[k]
+	mm.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := check(); err != nil {
+		return err
+	}
+	mm.mu.Lock()
+	if len(mm.m) >= maxMemo {
+		clear(mm.m)
+	}
+	mm.m[k] = struct{}{}
+	mm.mu.Unlock()
+	return nil
 }
 
 // Check verifies every published version. Findings are in the report; the
@@ -202,6 +263,14 @@ type Version struct {
 	ZipSize   int64
 	Unsigned  bool // no SBOM signature and summary to check
 	Findings  []Finding
+	// Read on the way, for callers that check more: the stored go.mod,
+	// the go.sum at the root of the zip (nil if none, or if the zip was too
+	// large to be read whole), and the SHA-256 of the SBOM (hex; "" when
+	// not checked).
+	GoMod      []byte
+	GoSum      []byte
+	GoSumKnown bool // GoSum was looked for
+	SBOMSHA256 string
 }
 
 // verifiedHead returns the log's current tree, from its signed head.
@@ -257,7 +326,7 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 		r.add(Finding{Module: m.Path, Version: m.Version, Check: check, Reason: fmt.Sprintf(format, args...)})
 	}
 	v := new(Version)
-	zipHash, size, err := hashZip(ctx, st, m)
+	zipHash, zipSHA, size, err := hashZip(ctx, st, m, opts.PublicKey != nil, v)
 	v.ZipHash, v.ZipSize = zipHash, size
 	if err != nil {
 		finding("zip", "%v", err)
@@ -265,13 +334,14 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 	r.mu.Lock()
 	r.Bytes += size
 	r.mu.Unlock()
-	modHash, err := hashMod(ctx, st, m)
+	modHash, gomod, err := hashMod(ctx, st, m)
 	if err != nil {
 		finding("go.mod", "%v", err)
 	}
-	v.ModHash = modHash
+	v.ModHash, v.GoMod = modHash, gomod
 	if opts.PublicKey != nil {
-		v.ZipSHA256 = checkSigned(ctx, st, opts.PublicKey, m, r, finding)
+		v.ZipSHA256 = zipSHA
+		v.SBOMSHA256 = checkSigned(ctx, st, opts, zipSHA, m, r, finding)
 	}
 	recorded, err := readFile(ctx, st, m, ".ziphash", 256)
 	if err != nil || string(bytes.TrimSpace(recorded)) != zipHash && zipHash != "" {
@@ -306,34 +376,101 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 	return v, nil
 }
 
-func hashZip(ctx context.Context, st Store, m module.Version) (string, int64, error) {
+// maxInMemory is the largest zip read into memory whole, so that its two
+// digests (h1: over its files, SHA-256 over its bytes) come from one read.
+const maxInMemory = 64 << 20
+
+var zipBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// hashZip checks the stored zip of m with zip.CheckZip and returns its h1:
+// hash and, with wantSHA, the SHA-256 of its bytes, reading it once when it
+// fits in memory.
+func hashZip(ctx context.Context, st Store, m module.Version, wantSHA bool, v *Version) (h1, sum string, size int64, err error) {
 	f, err := st.OpenFile(ctx, m, ".zip")
 	if err != nil {
-		return "", 0, err
+		return "", "", 0, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", 0, err
+		return "", "", 0, err
 	}
+	size = fi.Size()
 	if _, err := modzip.CheckZip(m, f.Name()); err != nil {
-		return "", fi.Size(), fmt.Errorf("stored zip no longer passes zip.CheckZip: %v", err)
+		return "", "", size, fmt.Errorf("stored zip no longer passes zip.CheckZip: %v", err)
 	}
-	h, err := dirhash.HashZip(f.Name(), dirhash.Hash1)
+	if size > maxInMemory {
+		if h1, err = dirhash.HashZip(f.Name(), dirhash.Hash1); err != nil {
+			return "", "", size, fmt.Errorf("stored zip cannot be hashed: %v", err)
+		}
+		if wantSHA {
+			h := sha256.New()
+			if _, err := io.Copy(h, f); err != nil {
+				return "", "", size, err
+			}
+			sum = hex.EncodeToString(h.Sum(nil))
+		}
+		return h1, sum, size, nil
+	}
+	bp := zipBufs.Get().(*[]byte)
+	defer zipBufs.Put(bp)
+	if int64(cap(*bp)) < size {
+		*bp = make([]byte, size)
+	}
+	data := (*bp)[:size]
+	if _, err := io.ReadFull(f, data); err != nil {
+		return "", "", size, err
+	}
+	if wantSHA {
+		d := sha256.Sum256(data)
+		sum = hex.EncodeToString(d[:])
+	}
+	z, err := zip.NewReader(bytes.NewReader(data), size)
 	if err != nil {
-		return "", fi.Size(), fmt.Errorf("stored zip cannot be hashed: %v", err)
+		return "", sum, size, fmt.Errorf("stored zip cannot be hashed: %v", err)
 	}
-	return h, fi.Size(), nil
+	names := make([]string, 0, len(z.File))
+	files := make(map[string]*zip.File, len(z.File))
+	goSum := m.Path + "@" + m.Version + "/go.sum"
+	for _, zf := range z.File {
+		names = append(names, zf.Name)
+		files[zf.Name] = zf
+	}
+	h1, err = dirhash.Hash1(names, func(name string) (io.ReadCloser, error) {
+		rc, err := files[name].Open()
+		if err != nil || name != goSum {
+			return rc, err
+		}
+		// Keep the go.sum as it is hashed (CheckZip bounded the size).
+		return struct {
+			io.Reader
+			io.Closer
+		}{io.TeeReader(rc, (*appender)(&v.GoSum)), rc}, nil
+	})
+	v.GoSumKnown = err == nil
+	if err != nil {
+		return "", sum, size, fmt.Errorf("stored zip cannot be hashed: %v", err)
+	}
+	return h1, sum, size, nil
 }
 
-func hashMod(ctx context.Context, st Store, m module.Version) (string, error) {
+// appender is an io.Writer that appends to a byte slice.
+type appender []byte
+
+func (a *appender) Write(p []byte) (int, error) {
+	*a = append(*a, p...)
+	return len(p), nil
+}
+
+func hashMod(ctx context.Context, st Store, m module.Version) (string, []byte, error) {
 	data, err := readFile(ctx, st, m, ".mod", modzip.MaxGoMod)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
+	h, err := dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
 	})
+	return h, data, err
 }
 
 func readFile(ctx context.Context, st Store, m module.Version, suffix string, limit int64) ([]byte, error) {
@@ -346,10 +483,12 @@ func readFile(ctx context.Context, st Store, m module.Version, suffix string, li
 }
 
 // checkSigned verifies the SBOM's signature and the verification summary
-// of m against the stored zip.
+// of m against the stored zip, whose SHA-256 is zipSHA ("" when the zip
+// could not be read).
 //
-// It returns the zip's SHA-256, or "" when it could not be computed.
-func checkSigned(ctx context.Context, st Store, pub []byte, m module.Version, r *Report, finding func(check, format string, args ...any)) string {
+// It returns the SBOM's SHA-256, or "" when it could not be read.
+func checkSigned(ctx context.Context, st Store, opts Options, zipSHA string, m module.Version, r *Report, finding func(check, format string, args ...any)) (sbomSHA string) {
+	pub := opts.PublicKey
 	sig, err := readFile(ctx, st, m, ".spdx.json.sig", 64<<10)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.mu.Lock()
@@ -362,29 +501,24 @@ func checkSigned(ctx context.Context, st Store, pub []byte, m module.Version, r 
 	case err != nil || derr != nil:
 		finding("sbom-signature", "cannot read the SBOM or its signature: %v", errors.Join(err, derr))
 	default:
-		if err := sbom.VerifyBlob(pub, doc, sig); err != nil {
+		d := sha256.Sum256(doc)
+		sbomSHA = hex.EncodeToString(d[:])
+		err := opts.Memo.verify(func() error { return sbom.VerifyBlob(pub, doc, sig) }, []byte("sbom"), pub, d[:], sig)
+		if err != nil {
 			finding("sbom-signature", "%v", err)
 		}
 	}
 	env, err := readFile(ctx, st, m, ".intoto.jsonl", 16<<20)
 	if err != nil {
 		finding("summary", "cannot read the verification summary: %v", err)
-		return ""
+		return sbomSHA
 	}
-	f, err := st.OpenFile(ctx, m, ".zip")
+	if zipSHA == "" {
+		return sbomSHA // the zip finding says why
+	}
+	err = opts.Memo.verify(func() error { return sbom.VerifySummary(pub, env, zipSHA) }, []byte("summary"), pub, env, []byte(zipSHA))
 	if err != nil {
 		finding("summary", "%v", err)
-		return ""
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		finding("summary", "%v", err)
-		return ""
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	if err := sbom.VerifySummary(pub, env, sum); err != nil {
-		finding("summary", "%v", err)
-	}
-	return sum
+	return sbomSHA
 }
