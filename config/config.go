@@ -59,6 +59,11 @@ type Config struct {
 	// Reverify configures the re-verification of admitted versions.
 	Reverify ReverifyConfig `yaml:"reverify"`
 
+	// Upstream configures public modules: where they are downloaded from
+	// (`modgate admit --module`), and what the proxy does when asked for a
+	// public module version that is not admitted.
+	Upstream UpstreamConfig `yaml:"upstream"`
+
 	// Git configures how repositories are fetched.
 	Git GitConfig `yaml:"git"`
 
@@ -168,6 +173,51 @@ type NATSConfig struct {
 	// DedupWindow: a duplicate request (a redelivered webhook) within it is
 	// one admission. Default: 10m.
 	DedupWindow time.Duration `yaml:"dedup_window"`
+}
+
+// UpstreamConfig configures public modules.
+type UpstreamConfig struct {
+	// GOPROXY is the upstream proxy list public modules are downloaded
+	// from, as the go command's GOPROXY (credentials allowed; never logged).
+	// Default: public_sumdb.goproxy, else `go env GOPROXY`.
+	GOPROXY string `yaml:"goproxy"`
+	// Missing decides, per module path pattern (GOPRIVATE syntax, first
+	// match wins), what the proxy answers for a public module version that
+	// is not admitted: "deny" (403 with the reason), "enqueue" (404 now,
+	// its admission queued, so a retry after admission succeeds) or
+	// "passthrough" (admitted while the request waits, then served).
+	// Private module paths are never fetched from upstream: they are
+	// admitted from their repositories only.
+	Missing []MissingRule `yaml:"missing"`
+	// Default is the action for public paths no rule matches. Default:
+	// "deny".
+	Default string `yaml:"default"`
+	// Wait bounds how long a passthrough request waits for its admission
+	// before it is answered 504 (the admission goes on). Default: 2m.
+	Wait time.Duration `yaml:"wait"`
+}
+
+// MissingRule is one pattern of UpstreamConfig.Missing.
+type MissingRule struct {
+	Modules []string `yaml:"modules"`
+	Action  string   `yaml:"action"`
+}
+
+// Actions for public module versions that are not admitted.
+const (
+	MissingDeny        = "deny"
+	MissingEnqueue     = "enqueue"
+	MissingPassthrough = "passthrough"
+)
+
+// MissingAction returns the configured action for a public module path.
+func (u UpstreamConfig) MissingAction(path string) string {
+	for _, r := range u.Missing {
+		if MatchModule(r.Modules, path) {
+			return r.Action
+		}
+	}
+	return u.Default
 }
 
 // ReverifyConfig configures re-verification (`modgate reverify`, and the
@@ -411,6 +461,12 @@ func (c *Config) WithDefaults() *Config {
 	if c.NATS.MaxDeliver == 0 {
 		c.NATS.MaxDeliver = 5
 	}
+	if c.Upstream.Default == "" {
+		c.Upstream.Default = MissingDeny
+	}
+	if c.Upstream.Wait == 0 {
+		c.Upstream.Wait = 2 * time.Minute
+	}
 	if c.Reverify.Schedule == "" {
 		c.Reverify.Schedule = "0 3 * * *"
 	}
@@ -525,6 +581,23 @@ func (c *Config) Validate() error {
 	}
 	if c.Reverify.Workers < 0 || c.Reverify.Workers > 1024 || c.Reverify.Concurrency < 0 || c.Reverify.Concurrency > 1024 || c.Reverify.ShardSize < 0 || c.Reverify.ShardSize > 100000 {
 		return errors.New("reverify: workers and concurrency must be 1 to 1024, shard_size 1 to 100000")
+	}
+	for i, r := range append([]MissingRule{{Modules: []string{"*"}, Action: c.Upstream.Default}}, c.Upstream.Missing...) {
+		switch r.Action {
+		case MissingDeny, MissingEnqueue, MissingPassthrough:
+		default:
+			where := fmt.Sprintf("upstream.missing[%d].action", i-1)
+			if i == 0 {
+				where = "upstream.default"
+			}
+			return fmt.Errorf("%s: %q: want deny, enqueue or passthrough", where, r.Action)
+		}
+		if i > 0 && len(r.Modules) == 0 {
+			return fmt.Errorf("upstream.missing[%d]: no modules", i-1)
+		}
+	}
+	if c.Upstream.Wait < 0 {
+		return errors.New("upstream.wait must not be negative")
 	}
 	if c.Reverify.Schedule != "off" {
 		if _, err := ParseSchedule(c.Reverify.Schedule); err != nil {

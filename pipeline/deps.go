@@ -31,6 +31,13 @@ const maxGoSum = 16 << 20
 // requirement has its go.sum lines, and every go.sum line is what the
 // authoritative checksum database says.
 func (p *Pipeline) checkDependencies(ctx context.Context, j *Job) error {
+	if j.mirror == nil { // a public module: its go.sum is in the checked zip
+		gosum, err := goSumFromZipFile(j.ZipFile, j.Module)
+		if err != nil {
+			return reject(fmt.Errorf("%w: go.sum: %v", ErrBadZip, err))
+		}
+		return p.checkGoSum(ctx, j, gosum)
+	}
 	gosum, err := j.mirror.ReadFile(ctx, j.Commit, path.Join(j.Subdir, "go.sum"), maxGoSum)
 	if errors.Is(err, mirror.ErrNotFound) {
 		gosum, err = nil, nil
@@ -42,7 +49,22 @@ func (p *Pipeline) checkDependencies(ctx context.Context, j *Job) error {
 		}
 		return reject(err) // over the size limit
 	}
-	_, err = p.deps.Check(ctx, j.Module, j.GoMod, gosum)
+	return p.checkGoSum(ctx, j, gosum)
+}
+
+// checkGoSum checks go.mod and go.sum against the checksum databases.
+func (p *Pipeline) checkGoSum(ctx context.Context, j *Job, gosum []byte) error {
+	if lines, err := depsum.ParseGoSum(gosum); err == nil {
+		seen := make(map[module.Version]bool)
+		for _, l := range lines {
+			m := module.Version{Path: l.Path, Version: l.Version}
+			if !seen[m] {
+				seen[m] = true
+				j.SumModules = append(j.SumModules, m)
+			}
+		}
+	}
+	_, err := p.deps.Check(ctx, j.Module, j.GoMod, gosum)
 	var problems *depsum.CheckErrors
 	switch {
 	case err == nil:
@@ -64,8 +86,8 @@ func (p *Pipeline) checkDependencies(ctx context.Context, j *Job) error {
 // newDependencyChecker builds the checker from the configuration: private
 // paths (those a configured repository may publish) against modgate's own
 // records, public paths against the public checksum database.
-func newDependencyChecker(cfg *config.Config, st Store, log ChecksumLog) *depsum.Checker {
-	c := &depsum.Checker{Public: &lazyPublicDB{cfg: cfg.PublicSumDB}}
+func newDependencyChecker(cfg *config.Config, st Store, log ChecksumLog, public depsum.DB) *depsum.Checker {
+	c := &depsum.Checker{Public: public}
 	if patterns := cfg.PrivatePatterns(); len(patterns) > 0 {
 		c.PrivatePatterns = patterns
 		c.Private = privateDB(st, log)

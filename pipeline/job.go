@@ -23,6 +23,11 @@ type Request struct {
 	EventID string `json:"event_id,omitempty"`
 	// Source says where the request came from ("cli", "webhook", "schedule").
 	Source string `json:"source,omitempty"`
+
+	// Module and Version, instead of Repo and Tag, ask for a public module
+	// version from the upstream proxy.
+	Module  string `json:"module,omitempty"`
+	Version string `json:"version,omitempty"`
 }
 
 // Job is a request and everything the stages have learned about it so far.
@@ -38,6 +43,12 @@ type Job struct {
 	TagType  string // "tag" for an annotated tag
 	TagRaw   []byte // raw annotated tag object
 	Commit   string // commit the tag points to
+
+	// Set by upstream (public modules): the proxy the files came from.
+	Upstream string
+
+	// Set by dependencies: every module version go.sum names.
+	SumModules []module.Version
 
 	// Set by identify.
 	Tag     *tagsig.Tag
@@ -102,6 +113,13 @@ type Verdict struct {
 	TagTime *time.Time     `json:"tag_time,omitempty"`
 	Signer  *tagsig.Signer `json:"signer,omitempty"`
 	Hashes  *Hashes        `json:"hashes,omitempty"`
+	// Upstream is the proxy a public module was downloaded from.
+	Upstream string `json:"upstream,omitempty"`
+	// Dependencies says, for each public requirement in go.mod, whether
+	// modgate has admitted it ("admitted"), has not yet ("pending") or
+	// refused it ("refused"): a build through modgate resolves only when
+	// all are admitted. modgate serve enqueues the pending ones.
+	Dependencies []DependencyStatus `json:"dependencies,omitempty"`
 	// Policy is the policy decision: every rule that applied, with its
 	// result and message, and the digest of the policy set.
 	Policy *policies.Decision `json:"policy,omitempty"`
@@ -114,6 +132,14 @@ type Verdict struct {
 	Started   time.Time     `json:"started"`
 	// DurationMS is the wall time of the whole admission in milliseconds.
 	DurationMS float64 `json:"duration_ms"`
+}
+
+// DependencyStatus is the admission status of one requirement.
+type DependencyStatus struct {
+	Path    string `json:"path"`
+	Version string `json:"version"`
+	Status  string `json:"status"` // admitted, pending, refused
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Hashes are the go.sum hashes of an admitted version.

@@ -7,16 +7,19 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
 
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/mirror"
 	"github.com/modgate/modgate/policies"
 	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/upstream"
 	"github.com/modgate/modgate/verifiers/depsum"
 	"github.com/modgate/modgate/verifiers/integrity"
 	"github.com/modgate/modgate/verifiers/tagsig"
@@ -97,6 +100,9 @@ type Pipeline struct {
 	log       *slog.Logger
 	tmpDir    string
 	stages    []Stage
+	public    []Stage // for public modules from upstream
+	upstream  *lazyUpstream
+	publicDB  *lazyPublicDB
 
 	// Now is the clock used for key validity; tests set it.
 	Now func() time.Time
@@ -127,6 +133,10 @@ type Options struct {
 	// Version is modgate's version, named in SBOMs and summaries.
 	Version string
 	Logger  *slog.Logger // nil: discard
+	// Upstream downloads public modules; nil: made from the configuration
+	// on first use (upstream.goproxy, proven against the public checksum
+	// database).
+	Upstream *upstream.Fetcher
 }
 
 // New builds a pipeline from a validated configuration. It reads every key
@@ -145,12 +155,19 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 		opts.Version = "devel"
 	}
 	p.version, p.signer, p.sbomGen = opts.Version, opts.Signer, &lazyGenerator{ver: opts.Version}
+	publicDB := &lazyPublicDB{cfg: cfg.PublicSumDB}
 	if p.deps == nil {
-		p.deps = newDependencyChecker(cfg, opts.Store, opts.ChecksumLog)
+		p.deps = newDependencyChecker(cfg, opts.Store, opts.ChecksumLog, publicDB)
+	}
+	p.publicDB = publicDB
+	p.upstream = &lazyUpstream{make: newUpstream(cfg, publicDB, p.tmpDir, p)}
+	if opts.Upstream != nil {
+		p.upstream.make = func() (*upstream.Fetcher, error) { return opts.Upstream, nil }
 	}
 	if err := os.MkdirAll(p.tmpDir, 0o755); err != nil {
 		return nil, err
 	}
+	removeStaleDownloads(p.tmpDir)
 	for i, s := range cfg.Signers {
 		ring, err := loadKeyring(s)
 		if err != nil {
@@ -175,6 +192,7 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 		{Name: "sign", Run: p.sign, Effect: true},
 		{Name: "publish", Run: p.publish, Effect: true},
 	}
+	p.public = p.publicStages()
 	return p, nil
 }
 
@@ -234,9 +252,15 @@ func (p *Pipeline) Admit(ctx context.Context, req Request) *Verdict {
 	}()
 	log := p.log.With("event_id", req.EventID, "repo", req.Repo, "tag", req.Tag)
 
+	stages := p.stages
+	if req.Module != "" {
+		stages = p.public
+		v.Repo, v.Tag = "", ""
+		log = p.log.With("event_id", req.EventID, "module", req.Module, "version", req.Version)
+	}
 	rejected, stopped := false, false
 	var transient bool
-	for _, s := range p.stages {
+	for _, s := range stages {
 		if stopped || (rejected && s.Effect) {
 			v.Stages = append(v.Stages, StageResult{Name: s.Name, Status: "skipped"})
 			continue
@@ -265,7 +289,10 @@ func (p *Pipeline) Admit(ctx context.Context, req Request) *Verdict {
 	}
 
 	v.Module, v.Version = j.Module.Path, j.Module.Version
-	v.TagID, v.Commit, v.Subdir, v.Signer = j.TagID, j.Commit, j.Subdir, j.Signer
+	if v.Module == "" && req.Module != "" {
+		v.Module, v.Version = req.Module, req.Version
+	}
+	v.TagID, v.Commit, v.Subdir, v.Signer, v.Upstream = j.TagID, j.Commit, j.Subdir, j.Signer, j.Upstream
 	if !j.TagTime.IsZero() {
 		t := j.TagTime.UTC()
 		v.TagTime = &t
@@ -285,9 +312,45 @@ func (p *Pipeline) Admit(ctx context.Context, req Request) *Verdict {
 	default:
 		v.Result = Admitted
 	}
+	if v.Result == Admitted || v.Result == Duplicate {
+		v.Dependencies = p.dependencyStatus(ctx, j)
+	}
 	v.DurationMS = ms(time.Since(start))
 	log.Info("admission", "result", v.Result, "module", v.Module, "version", v.Version, "duration_ms", v.DurationMS)
 	return v
+}
+
+// dependencyStatus lists the public module versions the admitted version's
+// go.mod and go.sum name (a build with -mod=mod reads the go.mod of every
+// one), each admitted or pending.
+func (p *Pipeline) dependencyStatus(ctx context.Context, j *Job) []DependencyStatus {
+	mods := append([]module.Version(nil), j.SumModules...)
+	if in := j.PolicyInput; in != nil {
+		for _, d := range in.Dependencies {
+			mods = append(mods, module.Version{Path: d.Path, Version: d.Version})
+		}
+	}
+	private := p.cfg.PrivatePatterns()
+	seen := make(map[module.Version]bool)
+	var out []DependencyStatus
+	for _, m := range mods {
+		if seen[m] || config.MatchModule(private, m.Path) || m.Path == j.Module.Path {
+			continue
+		}
+		seen[m] = true
+		st := "pending"
+		if _, err := p.store.Lookup(ctx, m); err == nil && !p.quarantined(ctx, m) {
+			st = "admitted"
+		}
+		out = append(out, DependencyStatus{Path: m.Path, Version: m.Version, Status: st})
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Path != out[b].Path {
+			return out[a].Path < out[b].Path
+		}
+		return semver.Compare(out[a].Version, out[b].Version) < 0
+	})
+	return out
 }
 
 // runStage runs one stage, turning a panic into a transient error so that a

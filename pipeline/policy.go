@@ -83,8 +83,12 @@ func (p *Pipeline) evaluatePolicy(ctx context.Context, j *Job) error {
 func (p *Pipeline) policyInput(ctx context.Context, j *Job) (*policies.Input, error) {
 	in := &policies.Input{
 		Module:     policies.NewModule(j.Module.Path, j.Module.Version, j.TagTime),
+		Source:     "git",
 		Repository: j.Repo,
 		Tag:        policies.Tag{Name: j.Request.Tag, Time: j.TagTime},
+	}
+	if j.Request.Module != "" {
+		in.Source, in.Tag = "upstream", policies.Tag{}
 	}
 	if s := j.Signer; s != nil {
 		in.Tag.SignerType, in.Tag.Fingerprint, in.Tag.Principal, in.Tag.SignerGroup = s.Type, s.Fingerprint, s.Principal, s.KeyName

@@ -148,8 +148,13 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 			rec.Hashes.Zip, rec.Hashes.Mod, iv.ZipHash, iv.ModHash)
 	}
 
-	// The tag's signer, as trusted now.
-	if len(rec.TagObject) == 0 {
+	// The tag's signer, as trusted now; for a public module, the public
+	// checksum database, as it says now.
+	if rec.Input != nil && rec.Input.Source == "upstream" {
+		if err := rv.publicRecord(ctx, m, iv, add); err != nil {
+			return nil, err
+		}
+	} else if len(rec.TagObject) == 0 {
 		res.Skipped = append(res.Skipped, "tag-signature")
 	} else if tag, err := tagsig.Parse(rec.TagObject); err != nil {
 		add("tag-signature", true, "recorded tag object: %v", err)
@@ -212,6 +217,27 @@ func (rv *Reverifier) Sign(ctx context.Context, rs []*Reverified, run string) ([
 		return nil, nil
 	}
 	return rv.p.signer.SignSummaries(sums, VerifierID+"/reverify/"+run)
+}
+
+// publicRecord checks a public module's stored hashes against the public
+// checksum database.
+func (rv *Reverifier) publicRecord(ctx context.Context, m module.Version, iv *integrity.Version, add func(string, bool, string, ...any)) error {
+	lines, err := rv.p.publicDB.Lookup(ctx, m)
+	if err != nil {
+		if depsum.IsTransient(err) || errors.Is(err, depsum.ErrUnavailable) {
+			return err
+		}
+		add("checksum-db", true, "%v", err)
+		return nil
+	}
+	want := map[string]bool{m.Path + " " + m.Version + " " + iv.ZipHash: true, m.Path + " " + m.Version + "/go.mod " + iv.ModHash: true}
+	for _, l := range lines {
+		delete(want, l)
+	}
+	if len(want) > 0 && iv.ZipHash != "" {
+		add("checksum-db", true, "SECURITY ERROR: the public checksum database now says %q for zip %s go.mod %s", strings.Join(lines, "; "), iv.ZipHash, iv.ModHash)
+	}
+	return nil
 }
 
 // dependencies re-runs the dependency check on the stored go.mod and the

@@ -328,8 +328,8 @@ func (p *Pipeline) checkImmutable(ctx context.Context, j *Job) error {
 		case err != nil:
 			return err
 		case string(text) != string(j.goSumRecord()):
-			return security(fmt.Errorf("%w: the checksum log holds %q, but tag %s (commit %.12s) now gives zip %s go.mod %s",
-				ErrMovedTag, text, j.Request.Tag, j.Commit, j.ZipHash, j.ModHash))
+			return security(fmt.Errorf("%w: the checksum log holds %q, but %s now gives zip %s go.mod %s",
+				ErrMovedTag, text, j.source(), j.ZipHash, j.ModHash))
 		}
 	}
 	pub, err := p.store.Lookup(ctx, j.Module)
@@ -343,8 +343,16 @@ func (p *Pipeline) checkImmutable(ctx context.Context, j *Job) error {
 		j.AlreadyPublished = true
 		return nil
 	}
-	return security(fmt.Errorf("%w: published zip %s go.mod %s, but tag %s (commit %.12s) now gives zip %s go.mod %s",
-		ErrMovedTag, pub.ZipHash, pub.ModHash, j.Request.Tag, j.Commit, j.ZipHash, j.ModHash))
+	return security(fmt.Errorf("%w: published zip %s go.mod %s, but %s now gives zip %s go.mod %s",
+		ErrMovedTag, pub.ZipHash, pub.ModHash, j.source(), j.ZipHash, j.ModHash))
+}
+
+// source names where the job's bytes came from, for messages.
+func (j *Job) source() string {
+	if j.Request.Module != "" {
+		return "upstream " + j.Upstream
+	}
+	return fmt.Sprintf("tag %s (commit %.12s)", j.Request.Tag, j.Commit)
 }
 
 // Info is the .info document: the GOPROXY protocol's Version and Time, and
@@ -367,11 +375,11 @@ type Origin struct {
 // publish writes the version into the store; the store links each file into
 // place and never overwrites.
 func (p *Pipeline) publish(ctx context.Context, j *Job) error {
-	info, err := json.Marshal(Info{
-		Version: j.Module.Version,
-		Time:    j.TagTime.UTC(),
-		Origin:  &Origin{VCS: "git", URL: j.Repo, Subdir: j.Subdir, Hash: j.Commit, Ref: "refs/tags/" + j.Request.Tag},
-	})
+	in := Info{Version: j.Module.Version, Time: j.TagTime.UTC()}
+	if j.Repo != "" {
+		in.Origin = &Origin{VCS: "git", URL: j.Repo, Subdir: j.Subdir, Hash: j.Commit, Ref: "refs/tags/" + j.Request.Tag}
+	}
+	info, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}

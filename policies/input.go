@@ -17,8 +17,12 @@ import (
 type Input struct {
 	// Module is the module version being admitted.
 	Module Module `json:"module"`
+	// Source is where the version came from: "git" (a signed tag of a
+	// configured repository) or "upstream" (a public module from the
+	// upstream proxy, proven against the public checksum database).
+	Source string `json:"source"`
 	// Repository is the normalized URL (or local path) of the repository
-	// the tag was fetched from.
+	// the tag was fetched from; "" for an upstream module.
 	Repository string `json:"repository"`
 	// Tag is the signed git tag the version comes from.
 	Tag Tag `json:"tag"`

@@ -54,8 +54,8 @@ type Request struct {
 func (r *Request) subject() (string, error) {
 	switch r.Kind {
 	case KindAdmit:
-		if r.Repo == "" || r.Tag == "" {
-			return "", errors.New("queue: an admit request needs repo and tag")
+		if (r.Repo == "" || r.Tag == "") && (r.Module == "" || r.Version == "" || r.Repo != "" || r.Tag != "") {
+			return "", errors.New("queue: an admit request needs repo and tag, or (for a public module) module and version")
 		}
 		return SubjectAdmit, nil
 	case KindReverify:

@@ -47,8 +47,46 @@ var contentTypes = map[string]string{
 const maxInfo = 1 << 20
 
 type proxy struct {
-	store *store.Dir
-	log   *slog.Logger
+	store   *store.Dir
+	log     *slog.Logger
+	missing Missing
+}
+
+// Missing decides what the proxy answers for what it has not admitted:
+// modgate serve's upstream.missing rules (deny, enqueue, passthrough).
+type Missing interface {
+	// Version is asked about <path>/@v/<version>.info, .mod or .zip of a
+	// version that is not published. A nil error means it is published
+	// now (a passthrough admission): the proxy serves it. Otherwise a
+	// *Refusal is the answer; any other error is a 502.
+	Version(ctx context.Context, m module.Version) error
+	// List is asked about @v/list and @latest of a module that has no
+	// published version: the versions to list, or a *Refusal.
+	List(ctx context.Context, path string) ([]string, error)
+}
+
+// Refusal is an answer of Missing: a status and one line for the go
+// command's user.
+type Refusal struct {
+	Status int
+	Msg    string
+}
+
+func (r *Refusal) Error() string { return r.Msg }
+
+// Options configure New.
+type Options struct {
+	Logger *slog.Logger // nil: discard
+	// Missing, when set, is asked about what is not published; nil: 404.
+	Missing Missing
+}
+
+// New is NewProxy with options.
+func New(d *store.Dir, o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &proxy{store: d, log: o.Logger, missing: o.Missing}
 }
 
 // NewProxy returns a handler that serves the store d by the GOPROXY
@@ -58,10 +96,7 @@ type proxy struct {
 // answers GET and HEAD, with ranges and conditional requests. Mount it at
 // the root of a host or under http.StripPrefix. log may be nil.
 func NewProxy(d *store.Dir, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &proxy{store: d, log: log}
+	return New(d, Options{Logger: log})
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -93,6 +128,12 @@ func (p *proxy) serveList(w http.ResponseWriter, r *http.Request, path string) {
 		p.internalError(w, r, err)
 		return
 	}
+	if len(vs) == 0 && p.missing != nil {
+		if vs, err = p.missing.List(r.Context(), path); err != nil {
+			p.refuse(w, r, err)
+			return
+		}
+	}
 	if len(vs) == 0 {
 		fail(w, http.StatusNotFound, "not found: module "+path+" has no published versions")
 		return
@@ -113,6 +154,20 @@ func (p *proxy) serveLatest(w http.ResponseWriter, r *http.Request, path string)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		p.internalError(w, r, err)
 		return
+	}
+	if len(vs) == 0 && p.missing != nil {
+		upstream, err := p.missing.List(r.Context(), path)
+		if err != nil {
+			p.refuse(w, r, err)
+			return
+		}
+		if v := latest(upstream); v != "" {
+			if err := p.missing.Version(r.Context(), module.Version{Path: path, Version: v}); err != nil {
+				p.refuse(w, r, err)
+				return
+			}
+			vs = []string{v}
+		}
 	}
 	v := latest(vs)
 	if v == "" {
@@ -163,6 +218,15 @@ func (p *proxy) serveFile(w http.ResponseWriter, r *http.Request, m module.Versi
 		return
 	}
 	f, err := p.store.OpenFile(ctx, m, suffix)
+	if errors.Is(err, fs.ErrNotExist) && p.missing != nil && (suffix == ".info" || suffix == ".mod" || suffix == ".zip") {
+		if _, lerr := p.store.Lookup(ctx, m); errors.Is(lerr, fs.ErrNotExist) {
+			if err := p.missing.Version(ctx, m); err != nil {
+				p.refuse(w, r, err)
+				return
+			}
+			f, err = p.store.OpenFile(ctx, m, suffix)
+		}
+	}
 	if err != nil {
 		p.storeError(w, r, m, err)
 		return
@@ -252,6 +316,19 @@ func (p *proxy) storeError(w http.ResponseWriter, r *http.Request, m module.Vers
 		return
 	}
 	p.internalError(w, r, err)
+}
+
+// refuse answers a Missing error.
+func (p *proxy) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	var rf *Refusal
+	if errors.As(err, &rf) {
+		fail(w, rf.Status, oneLine(rf.Msg))
+		return
+	}
+	if r.Context().Err() == nil {
+		p.log.ErrorContext(r.Context(), "goproxy: upstream fallback failed", "path", r.URL.Path, "err", err)
+	}
+	fail(w, http.StatusBadGateway, "bad gateway: "+oneLine(err.Error()))
 }
 
 // internalError logs err, which may name files of the store, and answers

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/modgate/modgate/config"
@@ -18,6 +19,7 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfgFile := fs.String("config", "", "configuration `file` (required)")
 	repo := fs.String("repo", "", "repository URL or local path, as allowed by the configuration")
 	tag := fs.String("tag", "", "tag to admit, e.g. v1.2.3 or sub/dir/v1.2.3")
+	public := fs.String("module", "", "admit a public module `PATH@VERSION` from the upstream proxy instead, proven against the public checksum database")
 	asJSON := fs.Bool("json", false, "print the verdict as JSON on stdout")
 	verbose := fs.Bool("v", false, "log each stage to stderr")
 	enqueue := fs.Bool("enqueue", false, "hand the admission to the workers of a running modgate serve (over NATS) instead of running it here")
@@ -27,8 +29,16 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *cfgFile == "" || *repo == "" || *tag == "" {
-		return usageErr("admit: --config, --repo and --tag are required")
+	var modPath, modVersion string
+	if *public != "" {
+		var ok bool
+		modPath, modVersion, ok = strings.Cut(*public, "@")
+		if !ok || *repo != "" || *tag != "" {
+			return usageErr("admit: --module PATH@VERSION goes without --repo and --tag")
+		}
+	}
+	if *cfgFile == "" || (*public == "" && (*repo == "" || *tag == "")) {
+		return usageErr("admit: --config, and --repo and --tag (or --module PATH@VERSION), are required")
 	}
 	cfg, err := loadConfig(*cfgFile)
 	if err != nil {
@@ -41,7 +51,7 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.NATS.URL = *natsURL
 	}
 	if *enqueue {
-		return enqueueAdmit(ctx, cfg, *repo, *tag, *wait, *timeout, *asJSON, stdout, stderr)
+		return enqueueAdmit(ctx, cfg, admitTarget{repo: *repo, tag: *tag, module: modPath, version: modVersion}, *wait, *timeout, *asJSON, stdout, stderr)
 	}
 	st, err := store.Open(cfg.Store.Dir)
 	if err != nil {
@@ -68,7 +78,7 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	v := p.Admit(ctx, pipeline.Request{Repo: *repo, Tag: *tag, Source: "cli"})
+	v := p.Admit(ctx, pipeline.Request{Repo: *repo, Tag: *tag, Module: modPath, Version: modVersion, Source: "cli"})
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -79,6 +89,7 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, line := range v.Lines() {
 		fmt.Fprintln(stderr, line)
 	}
+	printPending(v, stderr)
 	switch v.Result {
 	case pipeline.Admitted, pipeline.Duplicate:
 		if !*asJSON {
@@ -90,6 +101,23 @@ func cmdAdmit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return &exitError{code: 2}
 	}
+}
+
+// printPending names the public dependencies not yet admitted, which a
+// build through modgate will need.
+func printPending(v *pipeline.Verdict, stderr io.Writer) {
+	for _, d := range v.Dependencies {
+		if d.Status != "admitted" {
+			fmt.Fprintf(stderr, "dependency %s@%s: %s%s (modgate admit --module %s@%s)\n", d.Path, d.Version, d.Status, reasonSuffix(d.Reason), d.Path, d.Version)
+		}
+	}
+}
+
+func reasonSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ": " + r
 }
 
 // newPipeline builds the pipeline and loads the configured policies; a

@@ -47,21 +47,29 @@ func dialQueue(ctx context.Context, cfgFile, natsURL string, stderr io.Writer) (
 
 // enqueueAdmit publishes the request and, with wait, prints the verdict
 // when a worker has reached one.
-func enqueueAdmit(ctx context.Context, cfg *config.Config, repo, tag string, wait bool, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) error {
+// admitTarget is what `modgate admit` was asked to admit: a tag of a
+// repository, or a public module version.
+type admitTarget struct{ repo, tag, module, version string }
+
+func enqueueAdmit(ctx context.Context, cfg *config.Config, t admitTarget, wait bool, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) error {
 	qc, err := connectQueue(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer qc.Close()
-	norm, err := config.NormalizeRepo(repo)
-	if err != nil {
-		return usageErr("admit: --repo: %v", err)
-	}
 	// A person asking again is a new event (after a policy fix, say), not a
 	// duplicate of an earlier request for the same tag: the nonce keeps it
 	// out of the dedup window. Webhook redeliveries carry none.
-	id, dup, err := qc.Enqueue(ctx, queue.Request{Kind: queue.KindAdmit, Repo: norm, Tag: tag, Source: "cli",
-		Nonce: time.Now().UTC().Format(time.RFC3339Nano)})
+	req := queue.Request{Kind: queue.KindAdmit, Module: t.module, Version: t.version, Source: "cli",
+		Nonce: time.Now().UTC().Format(time.RFC3339Nano)}
+	if t.module == "" {
+		norm, err := config.NormalizeRepo(t.repo)
+		if err != nil {
+			return usageErr("admit: --repo: %v", err)
+		}
+		req.Repo, req.Tag = norm, t.tag
+	}
+	id, dup, err := qc.Enqueue(ctx, req)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -96,6 +104,7 @@ func enqueueAdmit(ctx context.Context, cfg *config.Config, repo, tag string, wai
 	for _, line := range v.Lines() {
 		fmt.Fprintln(stderr, line)
 	}
+	printPending(&v, stderr)
 	switch {
 	case rec.Error != "":
 		fmt.Fprintf(stderr, "%s: given up after %d attempts: %s\n", id, rec.Deliveries, rec.Error)

@@ -118,7 +118,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Workers run until ctx ends; they then stop taking jobs and finish or
 	// hand back what they hold.
 	reverifyJobs := reverifyHandler(cfg, p, st, db, qc, log)
-	admitJobs := admitHandler(p, qc, m, log)
+	admitJobs := admitHandler(cfg, p, qc, m, log)
 	g.Go(func() error {
 		return qc.RunWorkers(ctx, func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
 			if r.Kind == queue.KindReverify {
@@ -142,7 +142,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv := &http.Server{
-		Handler:           routes(cfg, st, db, qc, m, signer, log),
+		Handler:           routes(cfg, st, db, qc, m, signer, &missing{cfg: cfg, qc: qc, log: log, newFetcher: p.Upstream}, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
@@ -226,7 +226,7 @@ func listenHTTP(c config.ServerConfig) (net.Listener, error) {
 }
 
 // routes is the HTTP surface of modgate serve.
-func routes(cfg *config.Config, st *store.Dir, db *checksumDB, qc *queue.Conn, m *metrics.Metrics, signer *sbom.Signer, log *slog.Logger) http.Handler {
+func routes(cfg *config.Config, st *store.Dir, db *checksumDB, qc *queue.Conn, m *metrics.Metrics, signer *sbom.Signer, miss server.Missing, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -249,7 +249,7 @@ func routes(cfg *config.Config, st *store.Dir, db *checksumDB, qc *queue.Conn, m
 		})
 	}
 	mux.Handle("/hooks/", webhookHandler(cfg, qc, m, log))
-	mux.Handle("/", server.NewProxy(st, log))
+	mux.Handle("/", server.New(st, server.Options{Logger: log, Missing: miss}))
 	if db != nil {
 		db.mount(mux)
 	}
@@ -259,7 +259,7 @@ func routes(cfg *config.Config, st *store.Dir, db *checksumDB, qc *queue.Conn, m
 // admitHandler runs the pipeline for each job and maps its verdict to the
 // queue's outcome: admitted and duplicate are done, rejected is permanent,
 // error is retried.
-func admitHandler(p *pipeline.Pipeline, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) queue.Handler {
+func admitHandler(cfg *config.Config, p *pipeline.Pipeline, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) queue.Handler {
 	return func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
 		if r.Attempt > 1 {
 			m.Redelivered()
@@ -267,7 +267,10 @@ func admitHandler(p *pipeline.Pipeline, qc *queue.Conn, m *metrics.Metrics, log 
 		if r.Kind != queue.KindAdmit {
 			return queue.Result{Outcome: queue.Reject, Name: "unsupported"}, nil
 		}
-		v := p.Admit(ctx, pipeline.Request{Repo: r.Repo, Tag: r.Tag, EventID: r.EventID, Source: r.Source})
+		v := p.Admit(ctx, pipeline.Request{Repo: r.Repo, Tag: r.Tag, Module: r.Module, Version: r.Version, EventID: r.EventID, Source: r.Source})
+		if v.Result == pipeline.Admitted || v.Result == pipeline.Duplicate {
+			enqueueDependencies(ctx, qc, cfg, v, r.EventID, log)
+		}
 		m.Verdict(v)
 		data, err := json.Marshal(v)
 		if err != nil {
@@ -301,6 +304,39 @@ func admitHandler(p *pipeline.Pipeline, qc *queue.Conn, m *metrics.Metrics, log 
 		}
 		return res, nil
 	}
+}
+
+// enqueueDependencies asks for the admission of every public dependency of
+// an admitted version that is not admitted yet, so that a build of it
+// through modgate resolves, and marks in the verdict those refused before.
+func enqueueDependencies(ctx context.Context, qc *queue.Conn, cfg *config.Config, v *pipeline.Verdict, eventID string, log *slog.Logger) {
+	for i := range v.Dependencies {
+		d := &v.Dependencies[i]
+		if d.Status != "pending" {
+			continue
+		}
+		key := d.Path + "@" + d.Version
+		if rec, err := qc.Verdict(ctx, key); err == nil && rec.Result == string(pipeline.Rejected) {
+			d.Status, d.Reason = "refused", verdictReason(rec)
+			continue
+		}
+		id, _, err := qc.Enqueue(ctx, queue.Request{Kind: queue.KindAdmit, Module: d.Path, Version: d.Version,
+			Source: "dependency-of:" + v.Module + "@" + v.Version})
+		if err != nil {
+			log.Error("enqueueing a dependency", "event_id", eventID, "dependency", key, "err", err)
+			continue
+		}
+		d.Reason = "admission enqueued: event " + id
+	}
+}
+
+// verdictReason is the first problem of a recorded verdict.
+func verdictReason(rec queue.Record) string {
+	var v pipeline.Verdict
+	if json.Unmarshal(rec.Verdict, &v) == nil && len(v.Problems) > 0 {
+		return v.Problems[0].Check + ": " + v.Problems[0].Reason
+	}
+	return rec.Result
 }
 
 // watchPolicies reloads the policy directory when a file in it changes or
