@@ -63,6 +63,11 @@ func (p *Pipeline) fetchPublic(ctx context.Context, j *Job) error {
 		return err
 	}
 	mod, err := f.Fetch(ctx, m)
+	var ue *upstream.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		// The verdict names the module already: keep check and reason.
+		err = &checkOnly{check: ue.Check, err: err, inner: ue.Err}
+	}
 	switch {
 	case err == nil:
 	case upstream.IsSecurity(err):
@@ -80,6 +85,16 @@ func (p *Pipeline) fetchPublic(ctx context.Context, j *Job) error {
 
 // Upstream returns the fetcher of public modules, made on first use.
 func (p *Pipeline) Upstream() (*upstream.Fetcher, error) { return p.upstream.get() }
+
+// checkOnly prints an upstream error as "check: reason", without the
+// module the verdict line already names, and unwraps to the whole error.
+type checkOnly struct {
+	check      string
+	err, inner error
+}
+
+func (e *checkOnly) Error() string { return e.check + ": " + e.inner.Error() }
+func (e *checkOnly) Unwrap() error { return e.err }
 
 // goSumFromZipFile reads m's go.sum from the root of a checked module zip:
 // nil if there is none.

@@ -209,7 +209,7 @@ func (p *proxy) serveFile(w http.ResponseWriter, r *http.Request, m module.Versi
 	// stops at a 403 instead of falling back to the next proxy in GOPROXY,
 	// which could serve other bytes for it.
 	q, err := p.store.Quarantined(ctx, m)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		p.storeError(w, r, m, err)
 		return
 	}
@@ -219,6 +219,8 @@ func (p *proxy) serveFile(w http.ResponseWriter, r *http.Request, m module.Versi
 	}
 	f, err := p.store.OpenFile(ctx, m, suffix)
 	if errors.Is(err, fs.ErrNotExist) && p.missing != nil && (suffix == ".info" || suffix == ".mod" || suffix == ".zip") {
+		// Not published (a missing document of a published version is
+		// just a 404).
 		if _, lerr := p.store.Lookup(ctx, m); errors.Is(lerr, fs.ErrNotExist) {
 			if err := p.missing.Version(ctx, m); err != nil {
 				p.refuse(w, r, err)

@@ -36,14 +36,18 @@ func TestScripts(t *testing.T) {
 			return setupScript(env, keys)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfor":     cmdWaitFor,
-			"envfile":     cmdEnvFile,
-			"flipbyte":    cmdFlipByte,
-			"tamperzip":   cmdTamperZip,
-			"githost":     cmdGitHost,
-			"expand":      cmdExpand,
-			"postwebhook": cmdPostWebhook,
-			"httpget":     cmdHTTPGet,
+			"waitfor":       cmdWaitFor,
+			"envfile":       cmdEnvFile,
+			"flipbyte":      cmdFlipByte,
+			"tamperzip":     cmdTamperZip,
+			"githost":       cmdGitHost,
+			"expand":        cmdExpand,
+			"postwebhook":   cmdPostWebhook,
+			"httpget":       cmdHTTPGet,
+			"httpstatus":    cmdHTTPStatus,
+			"concurrentget": cmdConcurrentGet,
+			"upstreamproxy": cmdUpstreamProxy,
+			"upstreamcount": cmdUpstreamCount,
 		},
 	})
 }
