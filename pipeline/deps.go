@@ -54,6 +54,10 @@ func (p *Pipeline) checkDependencies(ctx context.Context, j *Job) error {
 
 // checkGoSum checks go.mod and go.sum against the checksum databases.
 func (p *Pipeline) checkGoSum(ctx context.Context, j *Job, gosum []byte) error {
+	deps := p.deps
+	if j.Request.Module != "" {
+		deps = p.depsLines
+	}
 	if lines, err := depsum.ParseGoSum(gosum); err == nil {
 		seen := make(map[module.Version]bool)
 		for _, l := range lines {
@@ -64,7 +68,7 @@ func (p *Pipeline) checkGoSum(ctx context.Context, j *Job, gosum []byte) error {
 			}
 		}
 	}
-	_, err := p.deps.Check(ctx, j.Module, j.GoMod, gosum)
+	_, err := deps.Check(ctx, j.Module, j.GoMod, gosum)
 	var problems *depsum.CheckErrors
 	switch {
 	case err == nil:

@@ -103,6 +103,7 @@ type Pipeline struct {
 	public    []Stage // for public modules from upstream
 	upstream  *lazyUpstream
 	publicDB  *lazyPublicDB
+	depsLines DependencyChecker // for public modules: see depsum.Checker.LinesOnly
 
 	// Now is the clock used for key validity; tests set it.
 	Now func() time.Time
@@ -160,6 +161,12 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 		p.deps = newDependencyChecker(cfg, opts.Store, opts.ChecksumLog, publicDB)
 	}
 	p.publicDB = publicDB
+	p.depsLines = p.deps
+	if c, ok := p.deps.(*depsum.Checker); ok {
+		lines := *c
+		lines.LinesOnly = true
+		p.depsLines = &lines
+	}
 	p.upstream = &lazyUpstream{make: newUpstream(cfg, publicDB, p.tmpDir, p)}
 	if opts.Upstream != nil {
 		p.upstream.make = func() (*upstream.Fetcher, error) { return opts.Upstream, nil }

@@ -165,7 +165,7 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 	}
 
 	// go.mod and go.sum against the checksum databases, as they say now.
-	if err := rv.dependencies(ctx, m, iv, add); err != nil {
+	if err := rv.dependencies(ctx, m, iv, rec.Input != nil && rec.Input.Source == "upstream", add); err != nil {
 		return nil, err
 	}
 
@@ -242,7 +242,7 @@ func (rv *Reverifier) publicRecord(ctx context.Context, m module.Version, iv *in
 
 // dependencies re-runs the dependency check on the stored go.mod and the
 // go.sum in the stored zip.
-func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, iv *integrity.Version, add func(string, bool, string, ...any)) error {
+func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, iv *integrity.Version, public bool, add func(string, bool, string, ...any)) error {
 	gomod, gosum := iv.GoMod, iv.GoSum
 	if gomod == nil {
 		return nil // the go.mod finding says why
@@ -254,7 +254,11 @@ func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, iv *in
 			return nil
 		}
 	}
-	_, err := rv.p.deps.Check(ctx, m, gomod, gosum)
+	deps := rv.p.deps
+	if public {
+		deps = rv.p.depsLines
+	}
+	_, err := deps.Check(ctx, m, gomod, gosum)
 	var problems *depsum.CheckErrors
 	switch {
 	case err == nil:
@@ -305,7 +309,7 @@ func (rv *Reverifier) deepSBOM(ctx context.Context, m module.Version, rec *Recor
 		return err
 	}
 	doc, err := gen.Generate(ctx, sbom.Module{Path: m.Path, Version: m.Version, ZipFile: zipFile,
-		ZipHash: iv.ZipHash, ModHash: iv.ModHash, ZipSHA256: sum, Time: tagTime, Licenses: licenses})
+		ZipHash: iv.ZipHash, ModHash: iv.ModHash, ZipSHA256: sum, Time: tagTime, Licenses: licenses, GoMod: iv.GoMod})
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,7 @@ func (p *Pipeline) buildSBOM(ctx context.Context, j *Job) error {
 	doc, err := gen.Generate(ctx, sbom.Module{
 		Path: j.Module.Path, Version: j.Module.Version, ZipFile: j.ZipFile,
 		ZipHash: j.ZipHash, ModHash: j.ModHash, ZipSHA256: j.ZipSHA256, Time: j.TagTime, Licenses: licenses,
+		GoMod: j.GoMod,
 	})
 	if err != nil {
 		return err

@@ -80,6 +80,10 @@ type Module struct {
 	// Licenses are the SPDX identifiers of the module's own licenses, from
 	// Licenses. Nil means "not determined" (NOASSERTION); empty means none.
 	Licenses []string
+	// GoMod is the go.mod the go command uses, for a zip that has none (a
+	// module from before modules, whose go.mod is "module PATH"); it must
+	// hash to ModHash. Ignored when the zip has a go.mod.
+	GoMod []byte
 }
 
 func (m Module) check() error {
@@ -132,6 +136,11 @@ func (g *Generator) generate(ctx context.Context, m Module) ([]byte, error) {
 	files, err := readZip(mv, m.ZipFile)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := files["go.mod"]; !ok && m.GoMod != nil {
+		// A module from before modules: its zip has no go.mod, and the go
+		// command (and the proxy, and go.sum) use "module PATH".
+		files["go.mod"] = m.GoMod
 	}
 	mf, err := parseModFiles(files)
 	if err != nil {

@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +36,12 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			return setupScript(env, keys)
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "publicproxy" {
+				return publicProxyReachable(), nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfor":       cmdWaitFor,
@@ -90,6 +98,9 @@ func setupScript(env *testscript.Env, k *testrepo.Keys) error {
 	if err != nil {
 		return err
 	}
+	realProxy, realSumDB := realGoEnv()
+	env.Setenv("REALGOPROXY", realProxy)
+	env.Setenv("REALGOSUMDB", realSumDB)
 	home := filepath.Join(env.WorkDir, "home")
 	for _, kv := range [][2]string{
 		{"HOME", home},
@@ -113,6 +124,40 @@ func setupScript(env *testscript.Env, k *testrepo.Keys) error {
 		env.Setenv(kv[0], kv[1])
 	}
 	return os.MkdirAll(home, 0o755)
+}
+
+var (
+	goEnvOnce            sync.Once
+	goProxyEnv, goSumEnv string
+	proxyReachable       bool
+)
+
+// realGoEnv is the GOPROXY and GOSUMDB of the machine's go command, before
+// the scripts turn them off.
+func realGoEnv() (string, string) {
+	goEnvOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOPROXY", "GOSUMDB").Output()
+		if f := strings.Fields(string(out)); err == nil && len(f) == 2 {
+			goProxyEnv, goSumEnv = f[0], f[1]
+		}
+		first, _, _ := strings.Cut(goProxyEnv, ",")
+		first, _, _ = strings.Cut(first, "|")
+		if strings.HasPrefix(first, "http") {
+			c := http.Client{Timeout: 5 * time.Second}
+			if resp, err := c.Get(strings.TrimSuffix(first, "/") + "/github.com/stretchr/testify/@v/v1.9.0.info"); err == nil {
+				resp.Body.Close()
+				proxyReachable = resp.StatusCode == 200
+			}
+		}
+	})
+	return goProxyEnv, goSumEnv
+}
+
+// publicProxyReachable: the [publicproxy] condition of scripts that need
+// the public module proxy (they skip, saying so, without it).
+func publicProxyReachable() bool {
+	realGoEnv()
+	return proxyReachable
 }
 
 func freePort() (int, error) {

@@ -49,6 +49,12 @@ type Checker struct {
 	PrivatePatterns []string
 	// Concurrency bounds parallel lookups. Default 8.
 	Concurrency int
+	// LinesOnly checks only the lines go.sum has, against the databases:
+	// no requirement needs a line, and go.mod's replace directives are not
+	// looked at. That is the check for a module admitted as a dependency
+	// of others, whose go.mod replaces and go.sum the go command never
+	// uses (a public module often ships an incomplete go.sum, or none).
+	LinesOnly bool
 }
 
 // Validate reports a configuration that cannot work: no database at all,
@@ -135,7 +141,10 @@ func (c *Checker) Check(ctx context.Context, m module.Version, gomod, gosum []by
 		return rep, &CheckErrors{Problems: []*Problem{{Check: "go.sum", Err: err}}}
 	}
 	lines = dedup(lines)
-	problems := checkGoMod(f, lines)
+	var problems []*Problem
+	if !c.LinesOnly {
+		problems = checkGoMod(f, lines)
+	}
 	perLine, lookups, err := c.route(lines)
 	if err != nil {
 		return rep, err
