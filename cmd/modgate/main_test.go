@@ -56,6 +56,7 @@ func TestScripts(t *testing.T) {
 			"concurrentget": cmdConcurrentGet,
 			"upstreamproxy": cmdUpstreamProxy,
 			"upstreamcount": cmdUpstreamCount,
+			"waitfile":      cmdWaitFile,
 		},
 	})
 }
