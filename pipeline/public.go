@@ -99,11 +99,25 @@ func (e *checkOnly) Unwrap() error { return e.err }
 // goSumFromZipFile reads m's go.sum from the root of a checked module zip:
 // nil if there is none.
 func goSumFromZipFile(name string, m module.Version) ([]byte, error) {
-	z, err := zip.OpenReader(name)
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
 	}
-	defer z.Close()
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return readGoSum(f, fi.Size(), m)
+}
+
+// readGoSum reads the go.sum at the root of module zip r, bounded by
+// maxGoSum: nil if there is none.
+func readGoSum(r io.ReaderAt, size int64, m module.Version) ([]byte, error) {
+	z, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, err
+	}
 	want := m.Path + "@" + m.Version + "/go.sum"
 	for _, zf := range z.File {
 		if zf.Name != want {

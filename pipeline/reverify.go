@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -367,26 +366,7 @@ func goSumFromZip(ctx context.Context, st Store, m module.Version) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	z, err := zip.NewReader(f, fi.Size())
-	if err != nil {
-		return nil, err
-	}
-	name := m.Path + "@" + m.Version + "/go.sum"
-	for _, zf := range z.File {
-		if zf.Name != name {
-			continue
-		}
-		if zf.UncompressedSize64 > maxGoSum {
-			return nil, fmt.Errorf("go.sum larger than %d bytes", maxGoSum)
-		}
-		rc, err := zf.Open()
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		return io.ReadAll(io.LimitReader(rc, maxGoSum))
-	}
-	return nil, nil
+	return readGoSum(f, fi.Size(), m)
 }
 
 // plainReason is err's message on one line.

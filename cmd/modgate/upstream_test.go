@@ -1,8 +1,6 @@
 package main
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -87,7 +85,7 @@ func cmdUpstreamProxy(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(os.WriteFile(filepath.Join(ts.MkAbs("sums"), e.Name()), []byte(records[m.String()]), 0o644))
 		versions[escPath] = append(versions[escPath], version)
 		if tamper[m.String()] {
-			tamperZip(ts, zipName, m)
+			cmdTamperZip(ts, false, []string{zipName})
 		}
 	}
 	for escPath, vs := range versions {
@@ -125,34 +123,6 @@ func cmdUpstreamProxy(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Defer(srv.Close)
 	ts.Setenv("UPSTREAM", srv.URL)
 	ts.Setenv("UPSTREAMSUMDB", vkey)
-}
-
-// tamperZip rewrites a module zip with one more line in its first .go
-// file: still a valid zip, no longer what the database recorded.
-func tamperZip(ts *testscript.TestScript, name string, m module.Version) {
-	zr, err := zip.OpenReader(name)
-	ts.Check(err)
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	done := false
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		ts.Check(err)
-		data, err := io.ReadAll(rc)
-		ts.Check(err)
-		rc.Close()
-		if !done && strings.HasSuffix(f.Name, ".go") {
-			data = append(data, "\nvar Backdoor = 1\n"...)
-			done = true
-		}
-		w, err := zw.Create(f.Name)
-		ts.Check(err)
-		w.Write(data)
-	}
-	zr.Close()
-	ts.Check(zw.Close())
-	ts.Check(os.WriteFile(name, buf.Bytes(), 0o644))
-	_ = m
 }
 
 // upstreamcount PATH: print how many requests the upstream proxy got for
