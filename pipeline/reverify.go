@@ -32,8 +32,11 @@ type ReverifyOptions struct {
 	// PreviousHead is the signed head the last run checked: the current one
 	// must extend it.
 	PreviousHead []byte
-	// Deep regenerates each SBOM and requires it byte-for-byte equal to the
-	// published one. Without it nothing is rebuilt.
+	// Deep also hashes each zip's bytes (matching the verification summary
+	// by SHA-256, as cosign does, and naming the zip by SHA-256 in the new
+	// summary), and regenerates each SBOM, which must be byte-for-byte the
+	// published one. Without it nothing is rebuilt, and the zip is proven
+	// by the h1: of its files (what the go command and the log check).
 	Deep bool
 }
 
@@ -93,7 +96,9 @@ func (r *Reverified) Lines() []string {
 // NewReverifier starts a run: it reads and proves the log's current head
 // (consistent with opts.PreviousHead) and takes the current policy set.
 func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Reverifier, error) {
-	iopts := integrity.Options{Log: opts.Log, Verifier: opts.Verifier, PreviousHead: opts.PreviousHead, Memo: p.memo}
+	// Shallow runs match the verification summary by the h1: the files were
+	// hashed to; --deep also hashes the zip's bytes (one more SHA-256 pass).
+	iopts := integrity.Options{Log: opts.Log, Verifier: opts.Verifier, PreviousHead: opts.PreviousHead, Memo: p.memo, ZipBytes: opts.Deep}
 	if p.signer != nil {
 		iopts.PublicKey = p.signer.PublicKeyPEM()
 	}
@@ -195,7 +200,7 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 		}
 	}
 
-	if res.Passed() && rv.p.signer != nil && iv.ZipSHA256 != "" {
+	if res.Passed() && rv.p.signer != nil && iv.ZipHash != "" {
 		res.summary = rv.summary(ctx, m, iv)
 	}
 	return res, nil

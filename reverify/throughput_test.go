@@ -427,7 +427,7 @@ func pct(d []time.Duration, p int) time.Duration {
 // re-verification of a 64 KiB version (hashes, log proof, SBOM signature,
 // summary, tag signature, policy, new summary).
 func BenchmarkReverifyVersion(b *testing.B) {
-	c := buildCorpus(b, 50, 64<<10)
+	c := buildCorpus(b, 50, envInt("MODGATE_REVERIFY_SIZE", 64<<10))
 	p := c.pipeline(b)
 	ctx := context.Background()
 	rv, err := p.NewReverifier(ctx, pipeline.ReverifyOptions{Log: c.log, Verifier: c.verifier})

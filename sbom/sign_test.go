@@ -198,3 +198,39 @@ func TestSignSummaryRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestSignSummaries: one statement for a batch; each zip verifies by
+// SHA-256 when the batch has it and by dirHash always; a summary without
+// SHA-256 (a shallow re-verification) names its zip by dirHash alone, and
+// SignSummary still refuses one.
+func TestSignSummaries(t *testing.T) {
+	k := keys(t)
+	a, b := testSummary(strings.Repeat("0a", 32)), testSummary("")
+	b.Version, b.ZipHash = "v1.2.4", "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+	env, err := k.signer.SignSummaries([]Summary{a, b}, "https://modgate.example/reverify/run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifySummary(k.pubPEM, env, strings.Repeat("0a", 32)); err != nil {
+		t.Errorf("VerifySummary(a): %v", err)
+	}
+	for _, h1 := range []string{a.ZipHash, b.ZipHash} {
+		if err := VerifySummaryDirHash(k.pubPEM, env, h1); err != nil {
+			t.Errorf("VerifySummaryDirHash(%s): %v", h1, err)
+		}
+	}
+	if err := VerifySummaryDirHash(k.pubPEM, env, "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifySummaryDirHash(other) = %v", err)
+	}
+	var e struct{ Payload []byte }
+	json.Unmarshal(env, &e)
+	if !bytes.Contains(e.Payload, []byte(`"resourceUri":"https://modgate.example/reverify/run-1"`)) || bytes.Count(e.Payload, []byte(`"sha256":"`+strings.Repeat("0a", 32))) != 1 {
+		t.Errorf("statement %s", e.Payload)
+	}
+	if _, err := k.signer.SignSummary(b); err == nil {
+		t.Error("SignSummary accepted a summary without the zip's SHA-256")
+	}
+	if _, err := k.signer.SignSummaries(nil, "x"); err == nil {
+		t.Error("SignSummaries accepted no summaries")
+	}
+}

@@ -51,6 +51,10 @@ type Summary struct {
 	// VerifiedLevels are the SLSA levels claimed, at most one per track.
 	// Empty means SLSA_BUILD_LEVEL_0: no claim about how the module was built.
 	VerifiedLevels []string
+
+	// byDirHash allows an empty ZipSHA256 (SignSummaries only): the zip is
+	// then named by its dirHash alone.
+	byDirHash bool
 }
 
 type statement struct {
@@ -78,7 +82,7 @@ func (sum Summary) statement() (*statement, error) {
 	if err := module.Check(sum.Module, sum.Version); err != nil {
 		return nil, err
 	}
-	if !isHexDigest(sum.ZipSHA256, 64) {
+	if !isHexDigest(sum.ZipSHA256, 64) && !(sum.ZipSHA256 == "" && sum.byDirHash) {
 		return nil, fmt.Errorf("zip SHA-256 %q is not 64 lowercase hex digits", sum.ZipSHA256)
 	}
 	h1, err := dirHash(sum.ZipHash)
@@ -115,6 +119,9 @@ func (sum Summary) statement() (*statement, error) {
 			Digest: map[string]string{"sha256": sum.ZipSHA256, "dirHash": h1},
 		}},
 		PredicateType: PredicateVerificationSummary,
+	}
+	if sum.ZipSHA256 == "" {
+		delete(st.Subject[0].Digest, "sha256")
 	}
 	p := &st.Predicate
 	p.Verifier.ID = sum.VerifierID
@@ -159,26 +166,9 @@ func (s *Signer) SignSummary(sum Summary) ([]byte, error) {
 // result, and the zip with SHA-256 zipSHA256 (lowercase hex) among its
 // subjects.
 func VerifySummary(pubPEM, envelope []byte, zipSHA256 string) error {
-	v, err := loadVerifier(pubPEM)
+	st, err := openSummary(pubPEM, envelope)
 	if err != nil {
 		return err
-	}
-	var payload []byte
-	dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(inTotoPayloadType), dsse.WithDecodedPayload(&payload))
-	if err := dv.VerifySignature(bytes.NewReader(bytes.TrimSpace(envelope)), nil); err != nil {
-		return fmt.Errorf("%w: verification summary: %v", ErrBadSignature, err)
-	}
-	var st statement
-	if err := json.Unmarshal(payload, &st); err != nil {
-		return fmt.Errorf("%w: verification summary: reading statement: %v", ErrBadSignature, err)
-	}
-	switch {
-	case st.Type != statementType:
-		return fmt.Errorf("%w: verification summary: statement type %q, want %q", ErrBadSignature, st.Type, statementType)
-	case st.PredicateType != PredicateVerificationSummary:
-		return fmt.Errorf("%w: verification summary: predicate type %q, want %q", ErrBadSignature, st.PredicateType, PredicateVerificationSummary)
-	case st.Predicate.VerificationResult != resultPassed:
-		return fmt.Errorf("%w: verification summary: result %q, want %q", ErrBadSignature, st.Predicate.VerificationResult, resultPassed)
 	}
 	for _, subj := range st.Subject {
 		if d := subj.Digest["sha256"]; d != "" && d == strings.ToLower(zipSHA256) {
@@ -186,6 +176,54 @@ func VerifySummary(pubPEM, envelope []byte, zipSHA256 string) error {
 		}
 	}
 	return fmt.Errorf("%w: verification summary is about another zip (no subject has sha256 %s)", ErrBadSignature, zipSHA256)
+}
+
+// VerifySummaryDirHash is VerifySummary matching the subject by dirHash:
+// the zip whose files hash to h1 (an "h1:" hash) must be among its
+// subjects. It proves what the summary says of the module's contents, not
+// of the zip's bytes.
+func VerifySummaryDirHash(pubPEM, envelope []byte, h1 string) error {
+	want, err := dirHash(h1)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	st, err := openSummary(pubPEM, envelope)
+	if err != nil {
+		return err
+	}
+	for _, subj := range st.Subject {
+		if d := subj.Digest["dirHash"]; d != "" && d == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: verification summary is about another module zip (no subject has dirHash %s)", ErrBadSignature, want)
+}
+
+// openSummary verifies the envelope's signature and returns its statement,
+// which must be a PASSED verification summary.
+func openSummary(pubPEM, envelope []byte) (*statement, error) {
+	v, err := loadVerifier(pubPEM)
+	if err != nil {
+		return nil, err
+	}
+	var payload []byte
+	dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(inTotoPayloadType), dsse.WithDecodedPayload(&payload))
+	if err := dv.VerifySignature(bytes.NewReader(bytes.TrimSpace(envelope)), nil); err != nil {
+		return nil, fmt.Errorf("%w: verification summary: %v", ErrBadSignature, err)
+	}
+	var st statement
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return nil, fmt.Errorf("%w: verification summary: reading statement: %v", ErrBadSignature, err)
+	}
+	switch {
+	case st.Type != statementType:
+		return nil, fmt.Errorf("%w: verification summary: statement type %q, want %q", ErrBadSignature, st.Type, statementType)
+	case st.PredicateType != PredicateVerificationSummary:
+		return nil, fmt.Errorf("%w: verification summary: predicate type %q, want %q", ErrBadSignature, st.PredicateType, PredicateVerificationSummary)
+	case st.Predicate.VerificationResult != resultPassed:
+		return nil, fmt.Errorf("%w: verification summary: result %q, want %q", ErrBadSignature, st.Predicate.VerificationResult, resultPassed)
+	}
+	return &st, nil
 }
 
 // dirHash converts an h1: hash to the in-toto dirHash digest: the same
@@ -208,7 +246,8 @@ func isHexDigest(s string, n int) bool {
 }
 
 // SignSummaries signs one statement whose subjects are the zips of every
-// summary in sums, which must share the verifier, policy and time: a
+// summary in sums (a summary without ZipSHA256 names its zip by dirHash
+// alone: the h1: its files were hashed to, what the go command checks), which must share the verifier, policy and time: a
 // re-verification run attests every version of a batch with one
 // signature. The predicate's resourceUri is resourceURI (the run); its
 // inputs are every summary's inputs. cosign verify-blob-attestation accepts
@@ -219,6 +258,7 @@ func (s *Signer) SignSummaries(sums []Summary, resourceURI string) ([]byte, erro
 	}
 	var st *statement
 	for i, sum := range sums {
+		sum.byDirHash = true
 		one, err := sum.statement()
 		if err != nil {
 			return nil, &module.ModuleError{Path: sum.Module, Version: sum.Version, Err: fmt.Errorf("verification summary: %w", err)}

@@ -31,7 +31,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	opts := integrity.Options{}
+	opts := integrity.Options{ZipBytes: true}
 	signer, err := loadSigner(cfg)
 	if err != nil {
 		return err

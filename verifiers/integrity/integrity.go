@@ -96,6 +96,12 @@ type Options struct {
 	// signature and verification summary is checked too. Versions published
 	// without them are counted as unsigned.
 	PublicKey []byte
+	// ZipBytes also hashes each zip's bytes with SHA-256 and matches the
+	// verification summary by that digest (what cosign checks). Without it
+	// the summary is matched by its dirHash subject: the h1: the zip's
+	// files were just hashed to, which is what the go command and the
+	// checksum log rely on. One SHA-256 pass over every zip instead of two.
+	ZipBytes bool
 	// Memo, when set, remembers the signatures that verified, by the exact
 	// bytes of key, document and signature, so that a later run over
 	// unchanged documents skips the public-key operations (the documents
@@ -326,7 +332,7 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 		r.add(Finding{Module: m.Path, Version: m.Version, Check: check, Reason: fmt.Sprintf(format, args...)})
 	}
 	v := new(Version)
-	zipHash, zipSHA, size, err := hashZip(ctx, st, m, opts.PublicKey != nil, v)
+	zipHash, zipSHA, size, err := hashZip(ctx, st, m, opts.PublicKey != nil && opts.ZipBytes, v)
 	v.ZipHash, v.ZipSize = zipHash, size
 	if err != nil {
 		finding("zip", "%v", err)
@@ -341,7 +347,7 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 	v.ModHash, v.GoMod = modHash, gomod
 	if opts.PublicKey != nil {
 		v.ZipSHA256 = zipSHA
-		v.SBOMSHA256 = checkSigned(ctx, st, opts, zipSHA, m, r, finding)
+		v.SBOMSHA256 = checkSigned(ctx, st, opts, zipSHA, zipHash, m, r, finding)
 	}
 	recorded, err := readFile(ctx, st, m, ".ziphash", 256)
 	if err != nil || string(bytes.TrimSpace(recorded)) != zipHash && zipHash != "" {
@@ -483,11 +489,11 @@ func readFile(ctx context.Context, st Store, m module.Version, suffix string, li
 }
 
 // checkSigned verifies the SBOM's signature and the verification summary
-// of m against the stored zip, whose SHA-256 is zipSHA ("" when the zip
-// could not be read).
+// of m against the stored zip, whose SHA-256 is zipSHA (when
+// opts.ZipBytes) and h1: hash zipH1 ("" when the zip could not be read).
 //
 // It returns the SBOM's SHA-256, or "" when it could not be read.
-func checkSigned(ctx context.Context, st Store, opts Options, zipSHA string, m module.Version, r *Report, finding func(check, format string, args ...any)) (sbomSHA string) {
+func checkSigned(ctx context.Context, st Store, opts Options, zipSHA, zipH1 string, m module.Version, r *Report, finding func(check, format string, args ...any)) (sbomSHA string) {
 	pub := opts.PublicKey
 	sig, err := readFile(ctx, st, m, ".spdx.json.sig", 64<<10)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -513,10 +519,14 @@ func checkSigned(ctx context.Context, st Store, opts Options, zipSHA string, m m
 		finding("summary", "cannot read the verification summary: %v", err)
 		return sbomSHA
 	}
-	if zipSHA == "" {
+	switch {
+	case zipSHA != "":
+		err = opts.Memo.verify(func() error { return sbom.VerifySummary(pub, env, zipSHA) }, []byte("summary"), pub, env, []byte(zipSHA))
+	case zipH1 != "" && !opts.ZipBytes:
+		err = opts.Memo.verify(func() error { return sbom.VerifySummaryDirHash(pub, env, zipH1) }, []byte("summary-h1"), pub, env, []byte(zipH1))
+	default:
 		return sbomSHA // the zip finding says why
 	}
-	err = opts.Memo.verify(func() error { return sbom.VerifySummary(pub, env, zipSHA) }, []byte("summary"), pub, env, []byte(zipSHA))
 	if err != nil {
 		finding("summary", "%v", err)
 	}
