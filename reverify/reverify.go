@@ -227,8 +227,9 @@ type Options struct {
 	// the store changed: to audit it and announce it.
 	Changed func(c Change)
 	// Busy, when set, reports that admissions are running: the shard then
-	// checks one version at a time until they are done, so that a large
-	// re-verification never starves them.
+	// pauses, checking one version at a time at most every half second,
+	// until they are done, so that a large re-verification never slows
+	// them down much.
 	Busy func() bool
 }
 
@@ -252,10 +253,13 @@ func RunShard(ctx context.Context, c Checker, st Store, vs []module.Version, o O
 	var running atomic.Int64
 	for _, m := range vs {
 		g.Go(func() error {
-			// Make way for admissions: while one runs, only one version of
-			// this shard is checked at a time.
-			for o.Busy != nil && o.Busy() && running.Load() > 0 && gctx.Err() == nil {
-				time.Sleep(2 * time.Millisecond)
+			// Make way for admissions: while one runs, versions wait, and
+			// one goes ahead at most every maxPause so the run still ends.
+			for waited := time.Duration(0); o.Busy != nil && o.Busy() && gctx.Err() == nil; waited += pauseStep {
+				if waited >= maxPause && running.Load() == 0 {
+					break
+				}
+				time.Sleep(pauseStep)
 			}
 			running.Add(1)
 			ch, res, err := one(gctx, c, st, m, o)
@@ -311,6 +315,13 @@ func RunShard(ctx context.Context, c Checker, st Store, vs []module.Version, o O
 	r.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 	return r, nil
 }
+
+// While admissions run, a shard checks versions only when one has waited
+// maxPause and no other is being checked.
+const (
+	pauseStep = 5 * time.Millisecond
+	maxPause  = 500 * time.Millisecond
+)
 
 // one checks m and applies the outcome. Its error stops the shard: the
 // store could not be changed, or ctx ended.

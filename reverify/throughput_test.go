@@ -397,21 +397,21 @@ type admissionsBusy struct{ n atomic.Int64 }
 
 func (b *admissionsBusy) Load() bool { return b.n.Load() > 0 }
 
-var (
-	keysMu   sync.Mutex
-	keysDone *testrepo.Keys
-)
-
+// keysOnce makes the signing keys of the admissions once per test, in its
+// temporary directory (removed with it, which also stops its gpg-agent).
 func keysOnce(t *testing.T) *testrepo.Keys {
 	keysMu.Lock()
 	defer keysMu.Unlock()
-	if keysDone == nil {
-		dir, err := os.MkdirTemp("", "modgate-bench-keys-")
-		must(t, err)
-		keysDone = testrepo.NewKeys(t, dir)
+	if keysDone[t] == nil {
+		keysDone[t] = testrepo.NewKeys(t, t.TempDir())
 	}
-	return keysDone
+	return keysDone[t]
 }
+
+var (
+	keysMu   sync.Mutex
+	keysDone = map[*testing.T]*testrepo.Keys{}
+)
 
 func pct(d []time.Duration, p int) time.Duration {
 	s := append([]time.Duration(nil), d...)
