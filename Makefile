@@ -8,7 +8,7 @@ CONFIG    ?=
 DATA      ?= data
 FUZZTIME  ?= 20s
 
-.PHONY: all build run test test-short stress bench fuzz lint tools clean
+.PHONY: all build run test test-short stress bench bench-go bench-throughput fuzz lint tools clean
 
 all: build
 
@@ -47,9 +47,21 @@ test-short:
 stress:
 	MODGATE_STRESS=1 $(GO) test -count=1 -run 'TestServe(Crash|Load)' -v ./cmd/modgate
 
-## bench: Go benchmarks of the hot paths
+## bench: Go benchmarks of the hot paths, then the whole-pipeline throughput benchmark
+## (one after the other, even under make -j: the throughput benchmark needs the machine)
 bench:
+	$(MAKE) bench-go
+	$(MAKE) bench-throughput
+
+bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## bench-throughput: a corpus of real module versions through modgate serve (1 and 2 worker
+## processes) and through the shell chain (git verify-tag, go mod verify, syft, cosign sign-blob);
+## a few minutes. BENCHFLAGS passes flags: e.g. BENCHFLAGS='-n 60 -json'
+BENCHFLAGS ?=
+bench-throughput: build
+	$(GO) run ./cmd/modgate-bench -modgate $(BIN) $(BENCHFLAGS)
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
