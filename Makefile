@@ -8,7 +8,7 @@ CONFIG    ?=
 DATA      ?= data
 FUZZTIME  ?= 20s
 
-.PHONY: all build run test test-short stress bench bench-go bench-throughput fuzz lint tools clean
+.PHONY: all build run test test-short stress bench bench-go bench-throughput bench-reverify fuzz lint tools clean
 
 all: build
 
@@ -52,6 +52,7 @@ stress:
 bench:
 	$(MAKE) bench-go
 	$(MAKE) bench-throughput
+	$(MAKE) bench-reverify
 
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
@@ -62,6 +63,12 @@ bench-go:
 BENCHFLAGS ?=
 bench-throughput: build
 	$(GO) run ./cmd/modgate-bench -modgate $(BIN) $(BENCHFLAGS)
+
+## bench-reverify: 5,000 synthetic admitted versions re-verified three times against raw SHA-256
+## of the same zips, and admission latency with and without a run beside it (about 2 minutes;
+## MODGATE_REVERIFY_N versions of MODGATE_REVERIFY_SIZE bytes)
+bench-reverify:
+	MODGATE_BENCH_REVERIFY=1 $(GO) test -count=1 -timeout 60m -run TestReverifyThroughput -v ./reverify
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
