@@ -368,8 +368,9 @@ func printReport(w io.Writer, r *report, workers int) {
 		}
 		fmt.Fprintf(w, "(admission: one pipeline run; queue wait: enqueue to pipeline start, all %d enqueued at once; end to end: enqueue to verdict)\n", c.Measured)
 		for _, s := range r.Service {
-			fmt.Fprintf(w, "%d process%s: admissions per process %s (warm-up %s); zips hashing as sum.golang.org records them: %d of %d\n",
-				s.Procs, plural(s.Procs, "es"), joinInts(s.PerProcess), joinInts(s.WarmedUp), s.HashesAsPublic, s.N)
+			fmt.Fprintf(w, "%d process%s: admissions per process %s (warm-up %s); zips hashing as sum.golang.org records them: %d of %d;\n"+
+				"    %d other admissions ended meanwhile (public dependencies modgate serve enqueued)\n",
+				s.Procs, plural(s.Procs, "es"), joinInts(s.PerProcess), joinInts(s.WarmedUp), s.HashesAsPublic, s.N, s.OtherAdmissions)
 		}
 	}
 	if len(r.Service) > 0 {

@@ -125,6 +125,11 @@ type serviceResult struct {
 	// WarmedUp the warm-up admissions (from the processes' logs).
 	PerProcess []int `json:"admissions_per_process"`
 	WarmedUp   []int `json:"warmup_per_process"`
+	// OtherAdmissions counts the admissions that ended in the timed window
+	// and were not the benchmark's: modgate serve enqueues the public
+	// dependencies of every version it admits (see README, Public modules),
+	// and the workers run them too.
+	OtherAdmissions int `json:"other_admissions_in_window"`
 	// CPU time per admission, from /proc while the timed admissions ran:
 	// the modgate processes themselves (pipeline, NATS, HTTP), and the git
 	// commands they ran.
@@ -201,6 +206,14 @@ func (b *bench) runService(ctx context.Context, procs, workers int) (*serviceRes
 		}
 		b.logf("service: %d warm-up admission(s) in %v", len(b.warm), time.Since(t).Round(time.Millisecond))
 	}
+	// modgate serve enqueues the admission of every public dependency of an
+	// admitted version that it has not admitted: let the warm-up's finish
+	// before the clock starts.
+	t := time.Now()
+	if err := waitDrained(ctx, qc, 10*time.Minute); err != nil {
+		return nil, fmt.Errorf("waiting for the queue to drain after the warm-up: %w", err)
+	}
+	b.logf("service: queue drained in %v", time.Since(t).Round(time.Millisecond))
 
 	load, self0 := startLoad(), selfCPU()
 	cpu0 := make([]cpuTimes, len(ps))
@@ -242,10 +255,20 @@ func (b *bench) runService(ctx context.Context, procs, workers int) (*serviceRes
 			b.logf("service: %v", err)
 		}
 	}
+	ours := map[string]bool{}
+	for _, j := range append(append([]*job(nil), jobs...), warmJobs...) {
+		ours[j.EventID] = true
+	}
+	start, end := jobs[0].Enqueued, jobs[0].Enqueued.Add(wall)
 	for _, p := range ps {
 		ran := p.admissions()
 		res.PerProcess = append(res.PerProcess, countRan(ran, jobs))
 		res.WarmedUp = append(res.WarmedUp, countRan(ran, warmJobs))
+		for id, at := range ran {
+			if !ours[id] && !at.Before(start) && !at.After(end) {
+				res.OtherAdmissions++
+			}
+		}
 	}
 	ps = nil
 	return res, nil
@@ -460,9 +483,10 @@ func (p *proc) exited() bool {
 	}
 }
 
-// admissions returns the event ids of the admissions the process logged.
-func (p *proc) admissions() map[string]bool {
-	ids := map[string]bool{}
+// admissions returns the event ids of the admissions the process logged,
+// with the time each ended.
+func (p *proc) admissions() map[string]time.Time {
+	ids := map[string]time.Time{}
 	f, err := os.Open(p.log)
 	if err != nil {
 		return ids
@@ -472,24 +496,49 @@ func (p *proc) admissions() map[string]bool {
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var line struct {
-			Msg     string `json:"msg"`
-			EventID string `json:"event_id"`
+			Time    time.Time `json:"time"`
+			Msg     string    `json:"msg"`
+			EventID string    `json:"event_id"`
 		}
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "admission" && line.EventID != "" {
-			ids[line.EventID] = true
+			ids[line.EventID] = line.Time
 		}
 	}
 	return ids
 }
 
-func countRan(ran map[string]bool, jobs []*job) int {
+func countRan(ran map[string]time.Time, jobs []*job) int {
 	n := 0
 	for _, j := range jobs {
-		if ran[j.EventID] {
+		if _, ok := ran[j.EventID]; ok {
 			n++
 		}
 	}
 	return n
+}
+
+// waitDrained waits until no admission is waiting or running.
+func waitDrained(ctx context.Context, qc *queue.Conn, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	idle := 0
+	for idle < 3 {
+		d, err := qc.QueueDepth(ctx)
+		if err != nil {
+			return err
+		}
+		if d.Pending == 0 && d.InFlight == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%d waiting, %d running)", ctx.Err(), d.Pending, d.InFlight)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // waitStdout waits until the process has printed a line containing s.
