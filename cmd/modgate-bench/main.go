@@ -49,6 +49,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "modgate-bench:", err)
 		os.Exit(1)
@@ -59,8 +62,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("modgate-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.n, "n", 30, "module versions timed (the corpus holds n + warmup)")
-	fs.IntVar(&o.warmup, "warmup", 4, "module versions each service run admits, all at once, before the clock starts, so that every worker process has paid its one-time start-up costs (the first SBOM in a process is slow); at least processes × workers")
+	fs.IntVar(&o.n, "n", defaultN, "module versions timed (the corpus holds n + warmup)")
+	fs.IntVar(&o.warmup, "warmup", defaultWarmup, "module versions each service run admits, all at once, before the clock starts, so that every worker process has paid its one-time start-up costs (the first SBOM in a process is slow); at least processes × workers")
 	fs.IntVar(&o.workers, "workers", 0, "workers per modgate process (nats.workers; 0: modgate's default, the CPU count)")
 	procs := fs.String("procs", "1,2", "comma-separated numbers of worker processes to measure: 1 is modgate serve alone, each more is a modgate serve --workers-only")
 	fs.BoolVar(&o.skipChain, "skip-chain", false, "do not run the shell chain")
@@ -68,10 +71,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON on stdout (progress still goes to stderr)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (configurations, data, logs, SBOMs)")
 	fs.BoolVar(&o.rebuild, "rebuild-corpus", false, "rebuild the cached corpus")
-	fs.BoolVar(&o.download, "corpus-download", false, "when building the corpus, let `go mod verify` download the go.mod files a module's graph needs into the module cache (through GOPROXY) before the offline check, so that more modules qualify (for large -n)")
+	fs.BoolVar(&o.download, "corpus-download", false, "when building the corpus, let 'go mod verify' download the go.mod files a module's graph needs into the module cache (through GOPROXY) before the offline check, so that more modules qualify (for large -n)")
 	fs.BoolVar(&o.verbose, "v", false, "log every corpus candidate skipped, and why")
 	fs.StringVar(&o.modgate, "modgate", "", "modgate `binary` to run (default: go build ./cmd/modgate of this module into the scratch directory)")
-	fs.StringVar(&o.corpusDir, "corpus", "", "corpus `dir` (default: <user cache>/modgate-bench/corpus-v<version>); a cached corpus with at least n + warmup entries is reused, a smaller one rebuilt")
+	fs.StringVar(&o.corpusDir, "corpus", "", "corpus `dir` (default: <user cache>/modgate-bench/corpus-v<version>, or corpus-v<version>-n<size> when larger than the default); a cached corpus with at least n + warmup entries is reused, a smaller one rebuilt")
 	fs.StringVar(&o.tools, "tools", os.Getenv("MODGATE_TOOLS"), "`dir` holding the syft and cosign CLIs (default: $MODGATE_TOOLS, else what .ci/tools.sh prints)")
 	fs.Int64Var(&o.minZip, "min-zip", 20<<10, "smallest module zip to take, bytes")
 	fs.Int64Var(&o.maxZip, "max-zip", 1536<<10, "largest module zip to take, bytes")
@@ -128,6 +131,8 @@ type corpusInfo struct {
 }
 
 const targetRatio = 20
+
+const defaultN, defaultWarmup = 30, 4
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (retErr error) {
 	o, err := parseFlags(args, stderr)
@@ -218,7 +223,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (retErr e
 		if err != nil {
 			return err
 		}
-		cdir = filepath.Join(cache, "modgate-bench", fmt.Sprintf("corpus-v%d", corpusVersion))
+		// The default corpus (and any smaller) lives in one place, so that
+		// runs compare; a larger one is built beside it, not over it.
+		name := fmt.Sprintf("corpus-v%d", corpusVersion)
+		if total > defaultN+defaultWarmup {
+			name += fmt.Sprintf("-n%d", total)
+		}
+		cdir = filepath.Join(cache, "modgate-bench", name)
 	}
 	if cdir, err = filepath.Abs(cdir); err != nil {
 		return err
