@@ -195,7 +195,18 @@ type UpstreamConfig struct {
 	// Wait bounds how long a passthrough request waits for its admission
 	// before it is answered 504 (the admission goes on). Default: 2m.
 	Wait time.Duration `yaml:"wait"`
+	// Dependencies is what `modgate serve` does with the public module
+	// versions an admitted version's go.mod and go.sum name that are not
+	// admitted: "enqueue" their admissions (default), or only "report"
+	// them as pending in the verdict.
+	Dependencies string `yaml:"dependencies"`
 }
+
+// Values of UpstreamConfig.Dependencies.
+const (
+	DependenciesEnqueue = "enqueue"
+	DependenciesReport  = "report"
+)
 
 // MissingRule is one pattern of UpstreamConfig.Missing.
 type MissingRule struct {
@@ -467,6 +478,9 @@ func (c *Config) WithDefaults() *Config {
 	if c.Upstream.Wait == 0 {
 		c.Upstream.Wait = 2 * time.Minute
 	}
+	if c.Upstream.Dependencies == "" {
+		c.Upstream.Dependencies = DependenciesEnqueue
+	}
 	if c.Reverify.Schedule == "" {
 		c.Reverify.Schedule = "0 3 * * *"
 	}
@@ -598,6 +612,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Upstream.Wait < 0 {
 		return errors.New("upstream.wait must not be negative")
+	}
+	if d := c.Upstream.Dependencies; d != DependenciesEnqueue && d != DependenciesReport {
+		return fmt.Errorf("upstream.dependencies: %q: want enqueue or report", d)
 	}
 	if c.Reverify.Schedule != "off" {
 		if _, err := ParseSchedule(c.Reverify.Schedule); err != nil {

@@ -310,24 +310,35 @@ func admitHandler(cfg *config.Config, p *pipeline.Pipeline, qc *queue.Conn, m *m
 // an admitted version that is not admitted yet, so that a build of it
 // through modgate resolves, and marks in the verdict those refused before.
 func enqueueDependencies(ctx context.Context, qc *queue.Conn, cfg *config.Config, v *pipeline.Verdict, eventID string, log *slog.Logger) {
+	if cfg.Upstream.Dependencies != config.DependenciesEnqueue {
+		return
+	}
+	// Concurrently: a module can name hundreds of versions in its go.sum,
+	// and each is a verdict lookup and a publish (round trips to NATS).
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
 	for i := range v.Dependencies {
 		d := &v.Dependencies[i]
 		if d.Status != "pending" {
 			continue
 		}
-		key := d.Path + "@" + d.Version
-		if rec, err := qc.Verdict(ctx, key); err == nil && rec.Result == string(pipeline.Rejected) {
-			d.Status, d.Reason = "refused", verdictReason(rec)
-			continue
-		}
-		id, _, err := qc.Enqueue(ctx, queue.Request{Kind: queue.KindAdmit, Module: d.Path, Version: d.Version,
-			Source: "dependency-of:" + v.Module + "@" + v.Version})
-		if err != nil {
-			log.Error("enqueueing a dependency", "event_id", eventID, "dependency", key, "err", err)
-			continue
-		}
-		d.Reason = "admission enqueued: event " + id
+		g.Go(func() error {
+			key := d.Path + "@" + d.Version
+			if rec, err := qc.Verdict(gctx, key); err == nil && rec.Result == string(pipeline.Rejected) {
+				d.Status, d.Reason = "refused", verdictReason(rec)
+				return nil
+			}
+			id, _, err := qc.Enqueue(gctx, queue.Request{Kind: queue.KindAdmit, Module: d.Path, Version: d.Version,
+				Source: "dependency-of:" + v.Module + "@" + v.Version})
+			if err != nil {
+				log.Error("enqueueing a dependency", "event_id", eventID, "dependency", key, "err", err)
+				return nil
+			}
+			d.Reason = "admission enqueued: event " + id
+			return nil
+		})
 	}
+	g.Wait()
 }
 
 // verdictReason is the first problem of a recorded verdict.
