@@ -411,6 +411,11 @@ rules:
 	fmt.Fprintf(&sb, "public_sumdb:\n  goproxy: %s\n  gosumdb: %s\n", q(b.goproxy), q(b.gosumdb))
 	fmt.Fprintf(&sb, "signing:\n  key_file: %s\n  password_file: %s\n", q(b.cosignKey), q(b.cosignPassword))
 	fmt.Fprintf(&sb, "policies:\n  dir: %s\n", q(policies))
+	// The corpus's public dependencies are reported in the verdicts, not
+	// admitted: their admissions (downloads from the public proxy, which
+	// this policy would refuse) are not the work measured here. And no
+	// scheduled re-verification may start during a run.
+	sb.WriteString("upstream:\n  dependencies: report\nreverify:\n  schedule: \"off\"\n")
 	sb.WriteString("repositories:\n")
 	for _, e := range all {
 		fmt.Fprintf(&sb, "  - url: %s\n    modules: [%s]\n", q(e.Repo), q(e.Module))
