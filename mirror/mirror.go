@@ -14,12 +14,14 @@
 package mirror
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,14 +82,11 @@ func Open(ctx context.Context, g Git, root, remote, scheme string) (*Mirror, err
 		return nil, err
 	}
 	// Keep the mirror quiet and predictable: no automatic gc racing a fetch,
-	// no hooks path from anywhere, no fsmonitor.
-	for _, kv := range [][2]string{
-		{"gc.auto", "0"}, {"core.hooksPath", "/dev/null"}, {"core.fsmonitor", "false"},
-		{"fetch.fsckObjects", "true"}, {"transfer.fsckObjects", "true"},
-	} {
-		if _, err := m.run(ctx, tmp, "config", "--local", kv[0], kv[1]); err != nil {
-			return nil, err
-		}
+	// no hooks path from anywhere, no fsmonitor; check every object fetched.
+	// Appended to the fresh .git/config in one write rather than with one
+	// `git config` process per key (git merges repeated sections).
+	if err := appendConfig(filepath.Join(tmp, ".git", "config"), mirrorConfig); err != nil {
+		return nil, err
 	}
 	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) && !isNotEmpty(err) {
 		return nil, err
@@ -96,6 +95,30 @@ func Open(ctx context.Context, g Git, root, remote, scheme string) (*Mirror, err
 }
 
 func isNotEmpty(err error) bool { return errors.Is(err, syscall.ENOTEMPTY) }
+
+// mirrorConfig is the local configuration of every mirror.
+const mirrorConfig = `[gc]
+	auto = 0
+[core]
+	hooksPath = /dev/null
+	fsmonitor = false
+[fetch]
+	fsckObjects = true
+[transfer]
+	fsckObjects = true
+`
+
+func appendConfig(name, text string) error {
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // Dir is the mirror's work-tree root.
 func (m *Mirror) Dir() string { return m.dir }
@@ -172,26 +195,22 @@ func (m *Mirror) ReadTag(ctx context.Context, tag string) (*Tag, error) {
 	if err := CheckTagName(tag); err != nil {
 		return nil, err
 	}
-	out, err := m.run(ctx, m.dir, "rev-parse", "--verify", "--quiet", "--end-of-options", "refs/tags/"+tag)
+	o, err := m.object(ctx, "refs/tags/"+tag, maxTagObject)
 	if err != nil {
-		return nil, fmt.Errorf("%w: tag %q in mirror", ErrNotFound, tag)
-	}
-	id := strings.TrimSpace(string(out))
-	if !isHexID(id) {
-		return nil, fmt.Errorf("git rev-parse: unexpected output %q", id)
-	}
-	typ, err := m.run(ctx, m.dir, "cat-file", "-t", id)
-	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w: tag %q in mirror", ErrNotFound, tag)
+		}
 		return nil, err
 	}
-	t := &Tag{ID: id, Type: strings.TrimSpace(string(typ))}
+	t := &Tag{ID: o.id, Type: o.typ}
 	if t.Type == "tag" {
-		if t.Raw, err = m.run(ctx, m.dir, "cat-file", "tag", id); err != nil {
-			return nil, err
-		}
+		t.Raw = o.data
 	}
 	return t, nil
 }
+
+// maxTagObject bounds a tag object read (tagsig refuses larger ones).
+const maxTagObject = 1 << 20
 
 // ReadFile returns the contents of file at commit, refusing files larger
 // than limit. A missing file is ErrNotFound.
@@ -199,19 +218,96 @@ func (m *Mirror) ReadFile(ctx context.Context, commit, file string, limit int64)
 	if !isHexID(commit) {
 		return nil, fmt.Errorf("%w: commit %q", ErrBadName, commit)
 	}
-	obj := commit + ":" + file
-	size, err := m.run(ctx, m.dir, "cat-file", "-s", obj)
-	if err != nil {
+	if strings.ContainsAny(file, "\n\r") {
+		return nil, fmt.Errorf("%w: file %q", ErrBadName, file)
+	}
+	o, err := m.object(ctx, commit+":"+file, limit)
+	var big *tooBigError
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return nil, fmt.Errorf("%w: %s at %.12s", ErrNotFound, file, commit)
+	case errors.As(err, &big):
+		return nil, fmt.Errorf("%s at %.12s is %d bytes, over the %d-byte limit", file, commit, big.size, limit)
+	case err != nil:
+		return nil, err
+	case o.typ != "blob":
+		return nil, fmt.Errorf("%w: %s at %.12s is a %s", ErrNotFound, file, commit, o.typ)
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(size)), 10, 64)
+	return o.data, nil
+}
+
+// object is one object read with `git cat-file --batch`.
+type object struct {
+	id, typ string
+	data    []byte
+}
+
+type tooBigError struct{ size int64 }
+
+func (e *tooBigError) Error() string { return fmt.Sprintf("object of %d bytes", e.size) }
+
+// object reads the object name resolves to (a ref, or commit:path) with
+// one `git cat-file --batch`: its id, type and content, refusing content
+// over limit before reading it. The name goes to git on standard input, a
+// line of its own, never as an argument. A name that resolves to nothing
+// is ErrNotFound.
+func (m *Mirror) object(ctx context.Context, name string, limit int64) (*object, error) {
+	if strings.ContainsAny(name, "\n\r") {
+		return nil, fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd, cctx, stop := m.command(ctx, m.dir, "cat-file", "--batch")
+	defer stop()
+	cmd.Stdin = strings.NewReader(name + "\n")
+	var stderr limitedBuffer
+	stderr.limit = 64 << 10
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("git cat-file -s: %v", err)
+		return nil, err
 	}
-	if n > limit {
-		return nil, fmt.Errorf("%s at %.12s is %d bytes, over the %d-byte limit", file, commit, n, limit)
+	if err := cmd.Start(); err != nil {
+		return nil, err
 	}
-	return m.run(ctx, m.dir, "cat-file", "blob", obj)
+	fail := func(err error) (*object, error) {
+		cancel()
+		cmd.Wait()
+		return nil, err
+	}
+	r := bufio.NewReader(out)
+	header, err := r.ReadString('\n')
+	if err != nil {
+		cancel()
+		werr := cmd.Wait()
+		if cctx.Err() != nil {
+			werr = cctx.Err()
+		}
+		return nil, &Error{Args: []string{"cat-file", "--batch"}, Stderr: stderr.String(), Err: errors.Join(err, werr)}
+	}
+	f := strings.Fields(header)
+	if len(f) == 2 && (f[1] == "missing" || f[1] == "ambiguous") {
+		return fail(fmt.Errorf("%w: %s", ErrNotFound, name))
+	}
+	if len(f) != 3 || !isHexID(f[0]) {
+		return fail(fmt.Errorf("git cat-file --batch: unexpected header %q", header))
+	}
+	size, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil || size < 0 {
+		return fail(fmt.Errorf("git cat-file --batch: unexpected header %q", header))
+	}
+	if size > limit {
+		return fail(&tooBigError{size: size})
+	}
+	o := &object{id: f[0], typ: f[1], data: make([]byte, size)}
+	if _, err := io.ReadFull(r, o.data); err != nil {
+		return fail(fmt.Errorf("git cat-file --batch: %w", err))
+	}
+	io.Copy(io.Discard, r) // the trailing newline
+	if err := cmd.Wait(); err != nil {
+		return nil, &Error{Args: []string{"cat-file", "--batch"}, Stderr: stderr.String(), Err: err}
+	}
+	return o, nil
 }
 
 // TreeSize is the total size in bytes of the blobs under dir at commit ("" is
@@ -266,15 +362,38 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// run runs git in dir. Only the configured transport is allowed, interactive
-// prompts are off, and the locale is fixed so messages can be recognised.
+// run runs git in dir (see command) and returns its standard output.
 func (m *Mirror) run(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	timeout := m.git.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	cmd, ctx, cancel := m.command(ctx, dir, args...)
 	defer cancel()
+	var stdout, stderr limitedBuffer
+	stdout.limit, stderr.limit = maxOutput, 64<<10
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if stdout.over {
+		return nil, fmt.Errorf("git %s: output over %d bytes", args[0], maxOutput)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (timeout %v)", ctx.Err(), m.timeout())
+		}
+		return nil, &Error{Args: args, Stderr: stderr.String(), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+func (m *Mirror) timeout() time.Duration {
+	if m.git.Timeout == 0 {
+		return 10 * time.Minute
+	}
+	return m.git.Timeout
+}
+
+// command prepares git in dir, bounded by the configured timeout. Only the
+// configured transport is allowed, interactive prompts are off, and the
+// locale is fixed so messages can be recognised.
+func (m *Mirror) command(ctx context.Context, dir string, args ...string) (*exec.Cmd, context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, m.timeout())
 	bin := m.git.Binary
 	if bin == "" {
 		bin = "git"
@@ -292,20 +411,7 @@ func (m *Mirror) run(ctx context.Context, dir string, args ...string) ([]byte, e
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_PROTOCOL_FROM_USER=0", "GIT_NO_REPLACE_OBJECTS=1",
 		"GIT_SSH_COMMAND=ssh -o BatchMode=yes",
 	)
-	var stdout, stderr limitedBuffer
-	stdout.limit, stderr.limit = maxOutput, 64<<10
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if stdout.over {
-		return nil, fmt.Errorf("git %s: output over %d bytes", args[0], maxOutput)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (timeout %v)", ctx.Err(), timeout)
-		}
-		return nil, &Error{Args: args, Stderr: stderr.String(), Err: err}
-	}
-	return stdout.Bytes(), nil
+	return cmd, ctx, cancel
 }
 
 func isHexID(s string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -120,5 +121,56 @@ func TestFetchTag(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "pwned")); err == nil {
 		t.Fatal("ext:: transport ran a command")
+	}
+}
+
+// TestReadFile: one `git cat-file --batch` per read; a missing file or a
+// directory is ErrNotFound; a file over the limit is refused before it is
+// read; the mirror's configuration checks every fetched object.
+func TestReadFile(t *testing.T) {
+	testrepo.Require(t)
+	dir := t.TempDir()
+	k := testrepo.NewKeys(t, filepath.Join(dir, "keys"))
+	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
+	r.Module("", "corp.example/m")
+	r.Write(map[string]string{"sub/big.txt": strings.Repeat("x", 5000)})
+	commit := r.Commit("one")
+	r.TagGPG("v1.0.0")
+	ctx := context.Background()
+	m, err := Open(ctx, Git{}, filepath.Join(dir, "mirrors"), r.Dir, "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(m.Dir(), ".git", "config"))
+	if err != nil || !strings.Contains(string(cfg), "fsckObjects = true") {
+		t.Fatalf("mirror config: %s, %v", cfg, err)
+	}
+	out, err := exec.Command("git", "-C", m.Dir(), "config", "--get", "transfer.fsckObjects").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "true" {
+		t.Fatalf("git reads transfer.fsckObjects = %q, %v", out, err)
+	}
+	if err := m.FetchTag(ctx, "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	data, err := m.ReadFile(ctx, commit, "go.mod", 1<<20)
+	if err != nil || !strings.HasPrefix(string(data), "module corp.example/m") {
+		t.Fatalf("go.mod: %q, %v", data, err)
+	}
+	if data, err := m.ReadFile(ctx, commit, "sub/big.txt", 5000); err != nil || len(data) != 5000 {
+		t.Errorf("file at the limit: %d bytes, %v", len(data), err)
+	}
+	if _, err := m.ReadFile(ctx, commit, "sub/big.txt", 4999); err == nil || !strings.Contains(err.Error(), "5000 bytes, over the 4999-byte limit") {
+		t.Errorf("file over the limit: %v", err)
+	}
+	for _, name := range []string{"nope.go", "sub"} {
+		if _, err := m.ReadFile(ctx, commit, name, 1<<20); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+	if _, err := m.ReadFile(ctx, commit, "go.mod\nrefs/tags/v1.0.0", 1<<20); !errors.Is(err, ErrBadName) {
+		t.Errorf("name with a newline: %v", err)
+	}
+	if _, err := m.ReadTag(ctx, "v9.9.9"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing tag: %v", err)
 	}
 }
