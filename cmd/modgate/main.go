@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	modgate admit --config FILE --repo REPO --tag TAG [--json] [--enqueue [--wait]]
+//	modgate admit --config FILE (--repo REPO --tag TAG | --module PATH@VERSION) [--json] [--enqueue [--wait]]
 //	modgate serve [--config FILE] [--workers-only] [--nats-url URL]
 //	modgate verdict MODULE@VERSION
 //	modgate audit [--since 24h]
@@ -38,6 +38,7 @@ const usage = `usage: modgate <command> [flags]
 
 commands:
   admit    admit one signed tag: modgate admit --config FILE --repo REPO --tag TAG [--json]
+           or a public module from the upstream proxy: --module PATH@VERSION
            [--enqueue [--wait]]: hand it to the workers of a running modgate serve
   serve    run modgate: proxy, checksum database, webhooks, NATS workers: modgate serve [--config FILE]
            [--workers-only] [--nats-url URL]
