@@ -21,6 +21,7 @@ import (
 	modzip "golang.org/x/mod/zip"
 
 	"github.com/modgate/modgate/config"
+	"github.com/modgate/modgate/internal/gosum"
 	"github.com/modgate/modgate/mirror"
 	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/sumlog"
@@ -289,11 +290,7 @@ func (j *Job) goSumRecord() []byte {
 }
 
 // HashGoMod returns the go.sum hash of a go.mod file ("h1:…").
-func HashGoMod(gomod []byte) (string, error) {
-	return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(gomod)), nil
-	})
-}
+func HashGoMod(gomod []byte) (string, error) { return gosum.ModHash(gomod), nil }
 
 func readZipGoMod(zipFile string, m module.Version) ([]byte, error) {
 	zr, err := zip.OpenReader(zipFile)

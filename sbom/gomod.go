@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -13,7 +12,8 @@ import (
 	"github.com/anchore/syft/syft/pkg"
 	syftsbom "github.com/anchore/syft/syft/sbom"
 	"golang.org/x/mod/modfile"
-	"golang.org/x/mod/sumdb/dirhash"
+
+	"github.com/modgate/modgate/internal/gosum"
 )
 
 // modFiles is what the module's own go.mod and go.sum say.
@@ -52,13 +52,7 @@ func parseModFiles(files map[string][]byte) (*modFiles, error) {
 
 // goModHash is the h1: hash of go.mod, as go.sum records it.
 func (mf *modFiles) goModHash() string {
-	h, err := dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(mf.gomod)), nil
-	})
-	if err != nil {
-		return "" // Hash1 fails only when open does
-	}
-	return h
+	return gosum.ModHash(mf.gomod)
 }
 
 // requires returns the go.mod requirements sorted by path.

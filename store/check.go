@@ -14,6 +14,8 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
 	modzip "golang.org/x/mod/zip"
+
+	"github.com/modgate/modgate/internal/gosum"
 )
 
 // checkModule refuses anything but a valid module path with a canonical
@@ -86,11 +88,7 @@ func isH1(h string) bool {
 }
 
 // modHash is the go.sum "/go.mod" hash of a go.mod file.
-func modHash(mod []byte) (string, error) {
-	return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(mod)), nil
-	})
-}
+func modHash(mod []byte) (string, error) { return gosum.ModHash(mod), nil }
 
 // verifyZip checks the zip file that is about to be published, at its
 // final name: these are the bytes that will be served.

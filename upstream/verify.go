@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/dirhash"
 	modzip "golang.org/x/mod/zip"
 
+	"github.com/modgate/modgate/internal/gosum"
 	"github.com/modgate/modgate/verifiers/depsum"
 )
 
@@ -63,12 +64,8 @@ func (f *Fetcher) compare(m module.Version, what, hash string, from *proxy, line
 }
 
 // hashGoMod is the go.sum hash of a go.mod file, as the go command computes
-// it (and pipeline.HashGoMod, which this package cannot import).
-func hashGoMod(gomod []byte) (string, error) {
-	return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(gomod)), nil
-	})
-}
+// it.
+func hashGoMod(gomod []byte) (string, error) { return gosum.ModHash(gomod), nil }
 
 // hashZip is dirhash.HashZip, the go command's zip hash, after checking that
 // the entries declare no more than zip.MaxZipFile bytes in all: hashing

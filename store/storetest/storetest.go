@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modgate/modgate/internal/gosum"
 	"github.com/modgate/modgate/store"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
@@ -77,13 +78,7 @@ func Zip(tb testing.TB, m module.Version, files map[string]string) string {
 // ModHash is the go.sum "/go.mod" hash of mod.
 func ModHash(tb testing.TB, mod []byte) string {
 	tb.Helper()
-	h, err := dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(mod)), nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return h
+	return gosum.ModHash(mod)
 }
 
 func with(files map[string]string, name, data string) map[string]string {

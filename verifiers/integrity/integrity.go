@@ -29,6 +29,7 @@ import (
 	modzip "golang.org/x/mod/zip"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/modgate/modgate/internal/gosum"
 	"github.com/modgate/modgate/sbom"
 )
 
@@ -479,10 +480,7 @@ func hashMod(ctx context.Context, st Store, m module.Version) (string, []byte, e
 	if err != nil {
 		return "", nil, err
 	}
-	h, err := dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(data)), nil
-	})
-	return h, data, err
+	return gosum.ModHash(data), data, nil
 }
 
 func readFile(ctx context.Context, st Store, m module.Version, suffix string, limit int64) ([]byte, error) {
