@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -161,7 +162,7 @@ func (p *proxy) serveLatest(w http.ResponseWriter, r *http.Request, path string)
 			p.refuse(w, r, err)
 			return
 		}
-		if v := latest(upstream); v != "" {
+		if v := Latest(upstream); v != "" {
 			if err := p.missing.Version(r.Context(), module.Version{Path: path, Version: v}); err != nil {
 				p.refuse(w, r, err)
 				return
@@ -189,8 +190,15 @@ func (p *proxy) serveLatest(w http.ResponseWriter, r *http.Request, path string)
 	serveBytes(w, r, "application/json", info)
 }
 
-// latest returns the highest release in vs (sorted), else the highest
-// prerelease, else "".
+// Latest returns the version the GOPROXY protocol's @latest names among vs
+// (in any order): the highest release, else the highest prerelease, else "".
+func Latest(vs []string) string {
+	s := slices.Clone(vs)
+	semver.Sort(s)
+	return latest(s)
+}
+
+// latest is Latest for vs already in semver order.
 func latest(vs []string) string {
 	for i := len(vs) - 1; i >= 0; i-- {
 		if semver.Prerelease(vs[i]) == "" {
@@ -208,8 +216,10 @@ func (p *proxy) serveFile(w http.ResponseWriter, r *http.Request, m module.Versi
 	// A quarantined version is refused with 403, not 404: the go command
 	// stops at a 403 instead of falling back to the next proxy in GOPROXY,
 	// which could serve other bytes for it.
+	// Quarantined also tells a version that is not published at all.
 	q, err := p.store.Quarantined(ctx, m)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	published := !errors.Is(err, fs.ErrNotExist)
+	if err != nil && published {
 		p.storeError(w, r, m, err)
 		return
 	}
@@ -217,18 +227,13 @@ func (p *proxy) serveFile(w http.ResponseWriter, r *http.Request, m module.Versi
 		fail(w, http.StatusForbidden, "forbidden: "+m.String()+" is quarantined by modgate: "+oneLine(q.Reason))
 		return
 	}
-	f, err := p.store.OpenFile(ctx, m, suffix)
-	if errors.Is(err, fs.ErrNotExist) && p.missing != nil && (suffix == ".info" || suffix == ".mod" || suffix == ".zip") {
-		// Not published (a missing document of a published version is
-		// just a 404).
-		if _, lerr := p.store.Lookup(ctx, m); errors.Is(lerr, fs.ErrNotExist) {
-			if err := p.missing.Version(ctx, m); err != nil {
-				p.refuse(w, r, err)
-				return
-			}
-			f, err = p.store.OpenFile(ctx, m, suffix)
+	if !published && p.missing != nil && (suffix == ".info" || suffix == ".mod" || suffix == ".zip") {
+		if err := p.missing.Version(ctx, m); err != nil {
+			p.refuse(w, r, err)
+			return
 		}
 	}
+	f, err := p.store.OpenFile(ctx, m, suffix)
 	if err != nil {
 		p.storeError(w, r, m, err)
 		return

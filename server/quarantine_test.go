@@ -68,3 +68,18 @@ func TestProxyQuarantine(t *testing.T) {
 		t.Errorf("reverified summary: %d %q %q", code, body, hdr.Get("Cache-Control"))
 	}
 }
+
+func TestLatestUnsorted(t *testing.T) {
+	for _, tc := range []struct {
+		vs   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"v1.10.0", "v1.2.0", "v1.11.0-rc.1"}, "v1.10.0"},
+		{[]string{"v0.2.0-b", "v0.10.0-a"}, "v0.10.0-a"},
+	} {
+		if got := Latest(tc.vs); got != tc.want {
+			t.Errorf("Latest(%q) = %q, want %q", tc.vs, got, tc.want)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/semver"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/modgate/modgate/config"
@@ -133,7 +132,7 @@ func (g *missing) List(ctx context.Context, path string) ([]string, error) {
 	if action == config.MissingPassthrough {
 		return vs, nil
 	}
-	v := latestOf(vs)
+	v := server.Latest(vs)
 	if v == "" {
 		return nil, &server.Refusal{Status: http.StatusNotFound, Msg: "not found: module " + path + " has no versions upstream"}
 	}
@@ -147,20 +146,4 @@ func (g *missing) List(ctx context.Context, path string) ([]string, error) {
 func (g *missing) getFetcher() (*upstream.Fetcher, error) {
 	g.fetcherOnce.Do(func() { g.fetcher, g.fetcherErr = g.newFetcher() })
 	return g.fetcher, g.fetcherErr
-}
-
-// latestOf is the highest release, else the highest prerelease.
-func latestOf(vs []string) string {
-	best := ""
-	for _, v := range vs {
-		switch {
-		case best == "":
-			best = v
-		case semver.Prerelease(v) == "" && semver.Prerelease(best) != "":
-			best = v
-		case (semver.Prerelease(v) == "") == (semver.Prerelease(best) == "") && semver.Compare(v, best) > 0:
-			best = v
-		}
-	}
-	return best
 }
