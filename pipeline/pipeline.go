@@ -331,12 +331,16 @@ func (p *Pipeline) Admit(ctx context.Context, req Request) *Verdict {
 // go.mod and go.sum name (a build with -mod=mod reads the go.mod of every
 // one), each admitted or pending.
 func (p *Pipeline) dependencyStatus(ctx context.Context, j *Job) []DependencyStatus {
-	mods := append([]module.Version(nil), j.SumModules...)
+	admitted := make(map[module.Version]bool)
+	var mods []module.Version
 	if in := j.PolicyInput; in != nil {
+		// The policy stage already looked these up.
 		for _, d := range in.Dependencies {
-			mods = append(mods, module.Version{Path: d.Path, Version: d.Version})
+			m := module.Version{Path: d.Path, Version: d.Version}
+			mods, admitted[m] = append(mods, m), d.Admitted
 		}
 	}
+	mods = append(mods, j.SumModules...)
 	private := p.cfg.PrivatePatterns()
 	seen := make(map[module.Version]bool)
 	var out []DependencyStatus
@@ -345,8 +349,12 @@ func (p *Pipeline) dependencyStatus(ctx context.Context, j *Job) []DependencySta
 			continue
 		}
 		seen[m] = true
+		ok, known := admitted[m]
+		if !known {
+			ok = p.admitted(ctx, m)
+		}
 		st := "pending"
-		if _, err := p.store.Lookup(ctx, m); err == nil && !p.quarantined(ctx, m) {
+		if ok {
 			st = "admitted"
 		}
 		out = append(out, DependencyStatus{Path: m.Path, Version: m.Version, Status: st})

@@ -125,17 +125,31 @@ func (p *Pipeline) policyInput(ctx context.Context, j *Job) (*policies.Input, er
 	return in, nil
 }
 
+// quarantinedStore is a store that can quarantine (store.Dir).
+type quarantinedStore interface {
+	Quarantined(context.Context, module.Version) (*store.Quarantine, error)
+}
+
 // quarantined reports whether a published m is quarantined; a store that
 // cannot quarantine never is.
 func (p *Pipeline) quarantined(ctx context.Context, m module.Version) bool {
-	qs, ok := p.store.(interface {
-		Quarantined(context.Context, module.Version) (*store.Quarantine, error)
-	})
+	qs, ok := p.store.(quarantinedStore)
 	if !ok {
 		return false
 	}
 	q, err := qs.Quarantined(ctx, m)
 	return err != nil || q != nil
+}
+
+// admitted reports whether m is published and not quarantined, with two
+// stats where the store can (Lookup reads and hashes three files).
+func (p *Pipeline) admitted(ctx context.Context, m module.Version) bool {
+	if qs, ok := p.store.(quarantinedStore); ok {
+		q, err := qs.Quarantined(ctx, m)
+		return err == nil && q == nil
+	}
+	_, err := p.store.Lookup(ctx, m)
+	return err == nil
 }
 
 // recordDoc is the .verdict.json of the version being published.
