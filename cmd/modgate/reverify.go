@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/pipeline"
@@ -348,7 +347,9 @@ var headMu sync.Mutex
 
 // saveHead keeps the run's head for the next run to prove against, unless
 // the log failed its consistency check (then the old head stays, and every
-// run says so until someone looks) or a later head is already saved.
+// run says so until someone looks). Any head a run proved extends the one
+// before it, so when shards finish out of order an older one may be kept:
+// the next run's proof from it is as strong.
 func saveHead(dataDir string, rv *pipeline.Reverifier) error {
 	h := rv.Head()
 	if h.Signed == nil || len(h.Findings) > 0 {
@@ -357,11 +358,6 @@ func saveHead(dataDir string, rv *pipeline.Reverifier) error {
 	headMu.Lock()
 	defer headMu.Unlock()
 	name := headFile(dataDir)
-	if old, err := os.ReadFile(name); err == nil {
-		if t, err := tlog.ParseTree(headText(old)); err == nil && t.N > h.Tree.N {
-			return nil
-		}
-	}
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return err
 	}
@@ -370,15 +366,6 @@ func saveHead(dataDir string, rv *pipeline.Reverifier) error {
 		return err
 	}
 	return os.Rename(tmp, name)
-}
-
-// headText is the text of a signed note, before its signatures.
-func headText(signed []byte) []byte {
-	s := string(signed)
-	if i := strings.Index(s, "\n\n"); i >= 0 {
-		return []byte(s[:i+1])
-	}
-	return signed
 }
 
 func logFindings(rv *pipeline.Reverifier) []string {
