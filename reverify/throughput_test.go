@@ -22,9 +22,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
-	modzip "golang.org/x/mod/zip"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/modgate/modgate/config"
@@ -34,6 +32,7 @@ import (
 	"github.com/modgate/modgate/reverify"
 	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/store/storetest"
 	"github.com/modgate/modgate/sumlog"
 )
 
@@ -119,7 +118,7 @@ rules:
 		m := module.Version{Path: fmt.Sprintf("corp.example/m%04d", i/5), Version: fmt.Sprintf("v1.0.%d", i%5)}
 		c.versions = append(c.versions, m)
 		g.Go(func() error {
-			b, err := buildVersion(gctx, c, e, pgpCfg, m, size, dir)
+			b, err := buildVersion(tb, c, e, pgpCfg, m, size)
 			if err != nil {
 				return err
 			}
@@ -136,33 +135,15 @@ rules:
 	return c
 }
 
-func buildVersion(ctx context.Context, c *corpus, e *openpgp.Entity, pgpCfg *packet.Config, m module.Version, size int, dir string) (*store.Version, error) {
-	gomod := []byte("module " + m.Path + "\n\ngo 1.21\n")
+func buildVersion(tb testing.TB, c *corpus, e *openpgp.Entity, pgpCfg *packet.Config, m module.Version, size int) (*store.Version, error) {
+	gomod := "module " + m.Path + "\n\ngo 1.21\n"
 	payload := make([]byte, size)
 	rand.Read(payload) // incompressible: the zip is about size bytes
-	files := []modzip.File{
-		memFile{"go.mod", gomod},
-		memFile{"LICENSE", []byte(mitLicense)},
-		memFile{"a.go", []byte("package a\n")},
-		memFile{"data.bin", payload},
-	}
-	zf, err := os.CreateTemp(dir, "zip-*")
-	if err != nil {
-		return nil, err
-	}
-	if err := modzip.Create(zf, m, files); err != nil {
-		return nil, err
-	}
-	zf.Close()
-	zipHash, err := dirhash.HashZip(zf.Name(), dirhash.Hash1)
-	if err != nil {
-		return nil, err
-	}
-	modHash, err := pipeline.HashGoMod(gomod)
-	if err != nil {
-		return nil, err
-	}
-	zipSHA, err := sbom.SHA256File(zf.Name())
+	sv := storetest.Version(tb, m, map[string]string{
+		"go.mod": gomod, "LICENSE": mitLicense, "a.go": "package a\n", "data.bin": string(payload),
+	})
+	zipHash, modHash := sv.ZipHash, storetest.ModHash(tb, sv.Mod)
+	zipSHA, err := sbom.SHA256File(sv.ZipFile)
 	if err != nil {
 		return nil, err
 	}
@@ -195,33 +176,14 @@ func buildVersion(ctx context.Context, c *corpus, e *openpgp.Entity, pgpCfg *pac
 	if err != nil {
 		return nil, err
 	}
-	info, _ := json.Marshal(map[string]any{"Version": m.Version, "Time": tagTime})
 	text := fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", m.Path, m.Version, zipHash, m.Path, m.Version, modHash)
-	return &store.Version{Module: m, Info: info, Mod: gomod, ZipFile: zf.Name(), ZipHash: zipHash,
-		Docs: map[string][]byte{store.DocSPDX: doc, store.DocSPDXSig: sig, store.DocSPDXBundle: bundle, store.DocInToto: env, store.DocVerdict: rec},
-		Record: func(ctx context.Context) error {
-			_, err := c.log.Append(ctx, m, []byte(text))
-			return err
-		}}, nil
+	sv.Docs = map[string][]byte{store.DocSPDX: doc, store.DocSPDXSig: sig, store.DocSPDXBundle: bundle, store.DocInToto: env, store.DocVerdict: rec}
+	sv.Record = func(ctx context.Context) error {
+		_, err := c.log.Append(ctx, m, []byte(text))
+		return err
+	}
+	return sv, nil
 }
-
-type memFile struct {
-	path string
-	data []byte
-}
-
-func (f memFile) Path() string                 { return f.path }
-func (f memFile) Lstat() (os.FileInfo, error)  { return memInfo{f}, nil }
-func (f memFile) Open() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(f.data)), nil }
-
-type memInfo struct{ f memFile }
-
-func (i memInfo) Name() string       { return filepath.Base(i.f.path) }
-func (i memInfo) Size() int64        { return int64(len(i.f.data)) }
-func (i memInfo) Mode() os.FileMode  { return 0o644 }
-func (i memInfo) ModTime() time.Time { return time.Time{} }
-func (i memInfo) IsDir() bool        { return false }
-func (i memInfo) Sys() any           { return nil }
 
 func must(tb testing.TB, err error) {
 	tb.Helper()
