@@ -140,7 +140,7 @@ func buildVersion(tb testing.TB, c *corpus, e *openpgp.Entity, pgpCfg *packet.Co
 	payload := make([]byte, size)
 	rand.Read(payload) // incompressible: the zip is about size bytes
 	sv := storetest.Version(tb, m, map[string]string{
-		"go.mod": gomod, "LICENSE": mitLicense, "a.go": "package a\n", "data.bin": string(payload),
+		"go.mod": gomod, "LICENSE": testrepo.MITLicense, "a.go": "package a\n", "data.bin": string(payload),
 	})
 	zipHash, modHash := sv.ZipHash, storetest.ModHash(tb, sv.Mod)
 	zipSHA, err := sbom.SHA256File(sv.ZipFile)
@@ -317,7 +317,7 @@ func admissionLatency(t *testing.T, c *corpus, _ *pipeline.Pipeline, busy *admis
 	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
 	path := fmt.Sprintf("corp.example/live%d", time.Now().UnixNano())
 	r.Module("", path)
-	r.Write(map[string]string{"LICENSE": mitLicense})
+	r.Write(map[string]string{"LICENSE": testrepo.MITLicense})
 	cfg := *c.cfg
 	cfg.Repositories = []config.Repository{{URL: r.Dir, Modules: []string{"corp.example"}}}
 	cfg.Signers = []config.Signer{{Name: "release-team", Modules: []string{"corp.example"}, SSHAllowedSigners: k.AllowedSigners}}
@@ -406,26 +406,3 @@ func BenchmarkReverifyVersion(b *testing.B) {
 		i++
 	}
 }
-
-const mitLicense = `MIT License
-
-Copyright (c) 2026 Example
-
-Permission is hereby granted, free of charge, to any person obtaining a copy
-of this software and associated documentation files (the "Software"), to deal
-in the Software without restriction, including without limitation the rights
-to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
-copies of the Software, and to permit persons to whom the Software is
-furnished to do so, subject to the following conditions:
-
-The above copyright notice and this permission notice shall be included in all
-copies or substantial portions of the Software.
-
-THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
-IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
-FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
-AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
-LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
-OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
-SOFTWARE.
-`
