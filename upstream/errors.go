@@ -32,9 +32,11 @@ import (
 //	ErrRefused        rejection: the proxy refused (a 4xx other than 404/410)
 //	ErrConfig         not a verdict: the Fetcher cannot be built
 var (
-	ErrMismatch    = errors.New("SECURITY ERROR: checksum mismatch")
+	// ErrMismatch and ErrNotInDB are depsum's: one sentinel each for every
+	// checksum disagreement and every missing record, whoever found it.
+	ErrMismatch    = depsum.ErrMismatch
+	ErrNotInDB     = depsum.ErrNotInDB
 	ErrUnavailable = errors.New("temporarily unavailable")
-	ErrNotInDB     = errors.New("not in the checksum database")
 	ErrInvalid     = errors.New("invalid module version")
 	ErrBadInfo     = errors.New("bad .info")
 	ErrBadGoMod    = errors.New("bad go.mod")
