@@ -1,46 +1,67 @@
 package webhook
 
 // GitHub payloads: https://docs.github.com/en/webhooks/webhook-events-and-payloads
-// (push, create, delete). Only the fields modgate reads are declared.
+// (push, create, delete). Gitea sends the same shapes for the same events
+// (modules/structs/hook.go in code.gitea.io/gitea: PushPayload,
+// CreatePayload, DeletePayload), with a few fields of its own, so one
+// parser reads both. Only the fields modgate reads are declared.
 
-type githubRepo struct {
+type hubRepo struct {
 	FullName string `json:"full_name"`
 	HTMLURL  string `json:"html_url"`
 	CloneURL string `json:"clone_url"`
 	SSHURL   string `json:"ssh_url"`
 }
 
-type githubUser struct {
-	Login string `json:"login"`
+type hubUser struct {
+	Login    string `json:"login"`
+	UserName string `json:"username"` // Gitea
 }
 
-type githubPush struct {
+func (u *hubUser) name() string {
+	if u == nil {
+		return ""
+	}
+	if u.Login != "" {
+		return u.Login
+	}
+	return u.UserName
+}
+
+type hubPush struct {
 	Ref        string `json:"ref"`
 	After      string `json:"after"`
-	Deleted    bool   `json:"deleted"`
+	Deleted    bool   `json:"deleted"` // GitHub; Gitea says so with an all-zero after
 	HeadCommit *struct {
 		ID string `json:"id"`
 	} `json:"head_commit"`
-	Repository *githubRepo `json:"repository"`
-	Sender     *githubUser `json:"sender"`
+	Repository *hubRepo `json:"repository"`
+	Sender     *hubUser `json:"sender"`
 }
 
-// githubRef is the create and delete payload; ref is the short name.
-type githubRef struct {
-	Ref        string      `json:"ref"`
-	RefType    string      `json:"ref_type"`
-	Repository *githubRepo `json:"repository"`
-	Sender     *githubUser `json:"sender"`
+// hubRef is the create and delete payload; ref is the short name. Gitea's
+// create carries the ref's new value as sha.
+type hubRef struct {
+	Sha        string   `json:"sha"`
+	Ref        string   `json:"ref"`
+	RefType    string   `json:"ref_type"`
+	Repository *hubRepo `json:"repository"`
+	Sender     *hubUser `json:"sender"`
 }
 
 func parseGitHub(event string, payload []byte) (*Event, error) {
-	const p = GitHub
+	return parseHub(GitHub, event, payload)
+}
+func parseGitea(event string, payload []byte) (*Event, error) { return parseHub(Gitea, event, payload) }
+
+// parseHub reads a GitHub or Gitea payload.
+func parseHub(p Provider, event string, payload []byte) (*Event, error) {
 	var ev *Event
-	var repo *githubRepo
-	var sender *githubUser
+	var repo *hubRepo
+	var sender *hubUser
 	switch event {
 	case "push":
-		var pl githubPush
+		var pl hubPush
 		if err := decode(p, event, payload, &pl); err != nil {
 			return nil, err
 		}
@@ -57,16 +78,16 @@ func parseGitHub(event string, payload []byte) (*Event, error) {
 		}
 		repo, sender = pl.Repository, pl.Sender
 	case "create", "delete":
-		var pl githubRef
+		var pl hubRef
 		if err := decode(p, event, payload, &pl); err != nil {
 			return nil, err
 		}
 		if pl.RefType != "tag" {
 			return nil, ignoredf(p, "%s of a %s, not a tag", event, quote(pl.RefType))
 		}
-		ev = &Event{Kind: KindTagCreate, Tag: shortTag(pl.Ref)}
+		ev = &Event{Kind: KindTagCreate, Tag: shortTag(pl.Ref), Object: pl.Sha}
 		if event == "delete" {
-			ev.Kind = KindTagDelete
+			ev.Kind, ev.Object = KindTagDelete, ""
 		}
 		repo, sender = pl.Repository, pl.Sender
 	case "ping":
@@ -79,8 +100,6 @@ func parseGitHub(event string, payload []byte) (*Event, error) {
 	}
 	ev.RepoName = repo.FullName
 	ev.RepoURLs = repoURLs([]string{repo.CloneURL, repo.SSHURL}, repo.HTMLURL)
-	if sender != nil {
-		ev.Sender = sender.Login
-	}
+	ev.Sender = sender.name()
 	return ev, nil
 }
