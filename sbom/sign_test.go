@@ -222,6 +222,17 @@ func TestSignSummaries(t *testing.T) {
 	if err := VerifySummaryDirHash(k.pubPEM, env, "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("VerifySummaryDirHash(other) = %v", err)
 	}
+	// Both names of a zip must be on the same subject: a's bytes with other
+	// files is no zip this statement speaks of.
+	if err := VerifySummaryZip(k.pubPEM, env, strings.Repeat("0a", 32), a.ZipHash); err != nil {
+		t.Errorf("VerifySummaryZip(a): %v", err)
+	}
+	if err := VerifySummaryZip(k.pubPEM, env, strings.Repeat("0a", 32), "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifySummaryZip(a's sha256, other h1) = %v", err)
+	}
+	if err := VerifySummaryZip(k.pubPEM, env, "", b.ZipHash); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifySummaryZip(no sha256, b's h1) = %v", err)
+	}
 	var e struct{ Payload []byte }
 	json.Unmarshal(env, &e)
 	if !bytes.Contains(e.Payload, []byte(`"resourceUri":"https://modgate.example/reverify/run-1"`)) || bytes.Count(e.Payload, []byte(`"sha256":"`+strings.Repeat("0a", 32))) != 1 {

@@ -284,3 +284,26 @@ func (s *Signer) SignSummaries(sums []Summary, resourceURI string) ([]byte, erro
 	}
 	return append(env, '\n'), nil
 }
+
+// VerifySummaryZip is VerifySummary for a zip named both ways: one subject
+// must carry sha256 zipSHA256 (the zip's bytes) and the dirHash of h1 (its
+// files), as the summaries of admissions do. It binds the two: bytes that
+// hash to zipSHA256 are the zip whose files hash to h1, as modgate computed
+// when it signed, so a re-verification can hash the bytes once instead of
+// extracting and hashing every file.
+func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string) error {
+	want, err := dirHash(h1)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	st, err := openSummary(pubPEM, envelope)
+	if err != nil {
+		return err
+	}
+	for _, subj := range st.Subject {
+		if d := subj.Digest["sha256"]; d != "" && d == strings.ToLower(zipSHA256) && subj.Digest["dirHash"] == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: verification summary names no zip with sha256 %s and dirHash %s", ErrBadSignature, zipSHA256, want)
+}
