@@ -427,6 +427,11 @@ func TestAgreement(t *testing.T) {
 		tag, err := Parse(raw)
 		if err == nil {
 			signer, err = ring.Verify(tag, now)
+			// Again, when the keyring remembers the signature's
+			// cryptography (memo.go): the same answer.
+			if s2, err2 := ring.Verify(tag, now); fmt.Sprint(err2) != fmt.Sprint(err) || err == nil && *s2 != *signer {
+				t.Errorf("%s: second verification says %v %+v, first %v %+v", c.name, err2, s2, err, signer)
+			}
 		}
 		modOK := err == nil
 		detail := fmt.Sprint(err)

@@ -33,6 +33,7 @@ type Keyring struct {
 	pgp     openpgp.EntityList
 	signers []allowedSigner
 	revoked map[string]bool // ssh.PublicKey.Marshal() of revoked ssh keys
+	memo    memo            // signatures whose cryptography verified
 }
 
 // NewKeyring returns an empty keyring called name. An empty keyring knows no

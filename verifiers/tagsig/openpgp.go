@@ -216,7 +216,6 @@ func (k *Keyring) verifyOpenPGP(t *Tag, now time.Time) (*Signer, error) {
 			issuerName(sig), sig.CreationTime.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	usable := k.pgp.KeysByIdUsage(id, packet.KeyFlagSign)
-	cfg := &packet.Config{Time: func() time.Time { return now }}
 	var lastErr error
 	for _, key := range candidates {
 		if !containsKey(usable, key) {
@@ -230,7 +229,7 @@ func (k *Keyring) verifyOpenPGP(t *Tag, now time.Time) (*Signer, error) {
 			continue
 		}
 		// One key at a time, so that we know which key verified.
-		_, _, err := openpgp.VerifyDetachedSignature(singleKey{key}, bytes.NewReader(t.Payload), bytes.NewReader(body), cfg)
+		err := k.verifyPGP(key, sig, t.Payload, body, now)
 		if err == nil {
 			return pgpSigner(key), nil
 		}

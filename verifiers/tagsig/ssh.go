@@ -57,8 +57,13 @@ func (k *Keyring) verifySSH(t *Tag) (*Signer, error) {
 	if s.PublicKey.Type() == ssh.KeyAlgoRSA && s.Signature.Format != ssh.KeyAlgoRSASHA256 && s.Signature.Format != ssh.KeyAlgoRSASHA512 {
 		return nil, sigErr(ErrBadSignature, nil, "ssh key %s: RSA signature uses %q; ssh-keygen accepts only rsa-sha2-256/512", fp, s.Signature.Format)
 	}
-	if err := sshsig.Verify(bytes.NewReader(t.Payload), s, s.PublicKey, s.HashAlgorithm, gitNamespace); err != nil {
-		return nil, sigErr(ErrBadSignature, err, "ssh key %s: signature does not verify", fp)
+	// The signature block holds the key, namespace, hash and signature:
+	// with the payload, all the cryptography depends on.
+	if mk := memoKey("ssh", t.Payload, t.Signature); !k.memo.has(mk) {
+		if err := sshsig.Verify(bytes.NewReader(t.Payload), s, s.PublicKey, s.HashAlgorithm, gitNamespace); err != nil {
+			return nil, sigErr(ErrBadSignature, err, "ssh key %s: signature does not verify", fp)
+		}
+		k.memo.add(mk)
 	}
 
 	// Any entry for the key that allows the namespace at the tagger time
