@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/mod/module"
+	"golang.org/x/sync/errgroup"
 )
 
 // State files: the only files of a version that change after it is
@@ -163,25 +164,39 @@ func (d *Dir) WriteReverifiedBatch(ctx context.Context, ms []module.Version, env
 	if err != nil {
 		return err
 	}
+	// Links and renames are metadata operations the kernel runs in
+	// parallel; a few at a time keep a large batch from being the tail of a
+	// run.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
 	for _, m := range ms {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		loc, err := d.published(m)
-		if err != nil {
-			return err
-		}
-		tmp := filepath.Join(loc.dir, tmpPrefix+filepath.Base(src)+"-"+loc.base)
-		os.Remove(tmp)
-		if err := os.Link(src, tmp); err != nil {
-			return versionError(m, err)
-		}
-		if err := os.Rename(tmp, loc.file(StateReverified)); err != nil {
-			os.Remove(tmp)
-			return versionError(m, err)
-		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			loc, err := d.published(m)
+			if err != nil {
+				return err
+			}
+			// The temporary name is unique to this batch file; one left by
+			// a crash with the same name can only be an earlier attempt.
+			tmp := filepath.Join(loc.dir, tmpPrefix+filepath.Base(src)+"-"+loc.base)
+			err = os.Link(src, tmp)
+			if errors.Is(err, fs.ErrExist) {
+				os.Remove(tmp)
+				err = os.Link(src, tmp)
+			}
+			if err != nil {
+				return versionError(m, err)
+			}
+			if err := os.Rename(tmp, loc.file(StateReverified)); err != nil {
+				os.Remove(tmp)
+				return versionError(m, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // setState writes a state file of a published version atomically.

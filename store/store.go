@@ -136,6 +136,12 @@ func (d *Dir) OpenFile(ctx context.Context, m module.Version, suffix string) (*o
 		}
 	}
 	f, err := os.Open(loc.file(suffix))
+	return checkOpened(m, suffix, f, err)
+}
+
+// checkOpened finishes opening a version's file: f must be a regular file,
+// and a missing file every version has is corruption, not absence.
+func checkOpened(m module.Version, suffix string, f *os.File, err error) (*os.File, error) {
 	if err != nil {
 		if suffix != suffixInfo && !IsDoc(suffix) && !IsState(suffix) && errors.Is(err, fs.ErrNotExist) {
 			// Every published version has these; "not found" would be a lie.
@@ -145,7 +151,7 @@ func (d *Dir) OpenFile(ctx context.Context, m module.Version, suffix string) (*o
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, loc.file(suffix))
+		err = fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, f.Name())
 	}
 	if err != nil {
 		f.Close()
@@ -153,6 +159,48 @@ func (d *Dir) OpenFile(ctx context.Context, m module.Version, suffix string) (*o
 	}
 	return f, nil
 }
+
+// Files are the files of one published version, opened relative to its
+// directory: for readers of many files of a version (re-verification),
+// which OpenFile would each look up from the store's root.
+type Files struct {
+	m    module.Version
+	dir  *os.Root
+	base string
+}
+
+// OpenVersion returns the files of published version m; the error is
+// fs.ErrNotExist when m is not published. Close the Files after use.
+func (d *Dir) OpenVersion(ctx context.Context, m module.Version) (*Files, error) {
+	if err := checkModule(m); err != nil {
+		return nil, err
+	}
+	loc, err := d.locate(m)
+	if err != nil {
+		return nil, versionError(m, err)
+	}
+	dir, err := os.OpenRoot(loc.dir)
+	if err != nil {
+		return nil, versionError(m, err)
+	}
+	if _, err := dir.Lstat(loc.base + suffixInfo); err != nil {
+		dir.Close()
+		return nil, versionError(m, err)
+	}
+	return &Files{m: m, dir: dir, base: loc.base}, nil
+}
+
+// Open opens one file of the version, as OpenFile does.
+func (f *Files) Open(suffix string) (*os.File, error) {
+	if !isFileSuffix(suffix) {
+		return nil, invalid(f.m, "unknown file suffix %q", suffix)
+	}
+	file, err := f.dir.Open(f.base + suffix)
+	return checkOpened(f.m, suffix, file, err)
+}
+
+// Close releases the version's directory.
+func (f *Files) Close() error { return f.dir.Close() }
 
 // Versions returns the versions in path's @v/list, in semver order, less
 // the quarantined ones: what the proxy lists. If the module has no list, the

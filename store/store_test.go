@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -341,6 +342,40 @@ func TestOpenFile(t *testing.T) {
 		if _, err := d.OpenFile(ctx, hello, suffix); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("OpenFile(%q) = %v, want ErrInvalid", suffix, err)
 		}
+	}
+
+	// The same through one version's Files.
+	files, err := d.OpenVersion(ctx, hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer files.Close()
+	for suffix, want := range map[string][]byte{".info": v.Info, ".mod": v.Mod, ".ziphash": []byte(v.ZipHash), store.DocSPDXSig: []byte("sig")} {
+		f, err := files.Open(suffix)
+		if err != nil {
+			t.Fatalf("Files.Open %s: %v", suffix, err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("Files.Open %s = %q, %v, want %q", suffix, got, err, want)
+		}
+	}
+	if _, err := files.Open(store.DocSPDX); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Files.Open of absent document: %v, want fs.ErrNotExist", err)
+	}
+	for _, suffix := range []string{"", "/../../x", ".lock", "list"} {
+		if _, err := files.Open(suffix); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("Files.Open(%q) = %v, want ErrInvalid", suffix, err)
+		}
+	}
+	for _, m := range []module.Version{{Path: "example.com/hello", Version: "v1.9.9"}, {Path: "example.com/other", Version: "v1.0.0"}} {
+		if _, err := d.OpenVersion(ctx, m); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("OpenVersion(%v) of unpublished version: %v, want fs.ErrNotExist", m, err)
+		}
+	}
+	if _, err := d.OpenVersion(ctx, module.Version{Path: "example.com/hello", Version: "v1.0"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("OpenVersion of non-canonical version: %v, want ErrInvalid", err)
 	}
 }
 
