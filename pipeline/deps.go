@@ -16,6 +16,7 @@ import (
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/mirror"
 	"github.com/modgate/modgate/verifiers/depsum"
+	"github.com/modgate/modgate/verifiers/integrity"
 )
 
 // DependencyChecker checks a module's go.mod and go.sum against the checksum
@@ -23,9 +24,6 @@ import (
 type DependencyChecker interface {
 	Check(ctx context.Context, m module.Version, gomod, gosum []byte) (*depsum.Report, error)
 }
-
-// maxGoSum bounds the go.sum read from a repository.
-const maxGoSum = 16 << 20
 
 // checkDependencies is `go mod verify` without a module cache: every
 // requirement has its go.sum lines, and every go.sum line is what the
@@ -38,7 +36,7 @@ func (p *Pipeline) checkDependencies(ctx context.Context, j *Job) error {
 		}
 		return p.checkGoSum(ctx, j, gosum)
 	}
-	gosum, err := j.mirror.ReadFile(ctx, j.Commit, path.Join(j.Subdir, "go.sum"), maxGoSum)
+	gosum, err := j.mirror.ReadFile(ctx, j.Commit, path.Join(j.Subdir, "go.sum"), integrity.MaxGoSum)
 	if errors.Is(err, mirror.ErrNotFound) {
 		gosum, err = nil, nil
 	}

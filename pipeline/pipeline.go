@@ -40,6 +40,8 @@ type Store interface {
 	// OpenFile opens one file of a published version (".verdict.json", …);
 	// errors.Is(err, fs.ErrNotExist) when absent.
 	OpenFile(ctx context.Context, m module.Version, suffix string) (*os.File, error)
+	// OpenVersion opens the files of one published version together.
+	OpenVersion(ctx context.Context, m module.Version) (*store.Files, error)
 }
 
 // ChecksumLog is modgate's checksum database: an append-only log of go.sum

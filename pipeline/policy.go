@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"os"
 	"path"
 
 	"golang.org/x/mod/module"
@@ -14,6 +14,7 @@ import (
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/policies"
 	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/verifiers/integrity"
 )
 
 // Record is what modgate keeps about an admitted version beside its files
@@ -168,13 +169,23 @@ func (p *Pipeline) readRecord(ctx context.Context, m module.Version) (*Record, e
 
 // ReadRecord reads the record stored beside a published version.
 func ReadRecord(ctx context.Context, st Store, m module.Version) (*Record, error) {
+	return readRecord(ctx, st, m)
+}
+
+func readRecord(ctx context.Context, st interface {
+	OpenFile(context.Context, module.Version, string) (*os.File, error)
+}, m module.Version) (*Record, error) {
 	f, err := st.OpenFile(ctx, m, store.DocVerdict)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	data, err := integrity.ReadSmall(f, 16<<20)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m, err)
+	}
 	var rec Record
-	if err := json.NewDecoder(io.LimitReader(f, 16<<20)).Decode(&rec); err != nil {
+	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("%s: %w", m, err)
 	}
 	return &rec, nil

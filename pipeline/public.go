@@ -1,11 +1,9 @@
 package pipeline
 
 import (
-	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 
@@ -14,6 +12,7 @@ import (
 
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/upstream"
+	"github.com/modgate/modgate/verifiers/integrity"
 )
 
 // Public modules enter through the same gate as private ones, from the
@@ -108,32 +107,7 @@ func goSumFromZipFile(name string, m module.Version) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readGoSum(f, fi.Size(), m)
-}
-
-// readGoSum reads the go.sum at the root of module zip r, bounded by
-// maxGoSum: nil if there is none.
-func readGoSum(r io.ReaderAt, size int64, m module.Version) ([]byte, error) {
-	z, err := zip.NewReader(r, size)
-	if err != nil {
-		return nil, err
-	}
-	want := m.Path + "@" + m.Version + "/go.sum"
-	for _, zf := range z.File {
-		if zf.Name != want {
-			continue
-		}
-		if zf.UncompressedSize64 > maxGoSum {
-			return nil, fmt.Errorf("go.sum larger than %d bytes", maxGoSum)
-		}
-		rc, err := zf.Open()
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		return io.ReadAll(io.LimitReader(rc, maxGoSum))
-	}
-	return nil, nil
+	return integrity.GoSumFromZip(f, fi.Size(), m)
 }
 
 // lazyUpstream builds the upstream fetcher on first use.

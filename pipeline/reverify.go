@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -32,11 +33,12 @@ type ReverifyOptions struct {
 	// PreviousHead is the signed head the last run checked: the current one
 	// must extend it.
 	PreviousHead []byte
-	// Deep also hashes each zip's bytes (matching the verification summary
-	// by SHA-256, as cosign does, and naming the zip by SHA-256 in the new
-	// summary), and regenerates each SBOM, which must be byte-for-byte the
-	// published one. Without it nothing is rebuilt, and the zip is proven
-	// by the h1: of its files (what the go command and the log check).
+	// Deep checks each zip the long way (zip.CheckZip, the h1: of its
+	// files, the SHA-256 of its bytes against the verification summary) and
+	// regenerates each SBOM, which must be byte-for-byte the published one.
+	// Without it nothing is rebuilt or extracted: the zip's bytes are hashed
+	// once with SHA-256, which the signed verification summary binds to the
+	// h1: in the checksum log (integrity.Options.ZipBytes).
 	Deep bool
 }
 
@@ -96,8 +98,8 @@ func (r *Reverified) Lines() []string {
 // NewReverifier starts a run: it reads and proves the log's current head
 // (consistent with opts.PreviousHead) and takes the current policy set.
 func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Reverifier, error) {
-	// Shallow runs match the verification summary by the h1: the files were
-	// hashed to; --deep also hashes the zip's bytes (one more SHA-256 pass).
+	// Shallow runs hash each zip's bytes once; --deep checks them the long
+	// way (integrity.Options.ZipBytes).
 	iopts := integrity.Options{Log: opts.Log, Verifier: opts.Verifier, PreviousHead: opts.PreviousHead, Memo: p.memo, ZipBytes: opts.Deep}
 	if p.signer != nil {
 		iopts.PublicKey = p.signer.PublicKeyPEM()
@@ -129,8 +131,14 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 		res.Problems = append(res.Problems, Problem{Check: check, Reason: fmt.Sprintf(format, args...), Security: security})
 	}
 
-	// The stored bytes, the log record and its proof, the signed documents.
-	iv, err := integrity.CheckVersion(ctx, openOnly{rv.p.store}, rv.iopts, rv.head, m)
+	// The stored bytes, the log record and its proof, the signed documents:
+	// every file opened relative to the version's directory.
+	st := &oneVersion{Store: rv.p.store, m: m}
+	if files, err := rv.p.store.OpenVersion(ctx, m); err == nil {
+		st.files = files
+		defer files.Close()
+	}
+	iv, err := integrity.CheckVersion(ctx, st, rv.iopts, rv.head, m)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +150,7 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 		add("sbom-signature", false, "published without a signed SBOM and verification summary")
 	}
 
-	rec, err := ReadRecord(ctx, rv.p.store, m)
+	rec, err := readRecord(ctx, st, m)
 	if err != nil {
 		add("record", false, "no admission record to re-check against: %v", err)
 		return res, nil
@@ -371,15 +379,29 @@ func goSumFromZip(ctx context.Context, st Store, m module.Version) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	return readGoSum(f, fi.Size(), m)
+	return integrity.GoSumFromZip(f, fi.Size(), m)
 }
 
 // plainReason is err's message on one line.
 func plainReason(err error) string { return oneLine(err.Error()) }
 
-// openOnly adapts a Store to what integrity reads.
-type openOnly struct{ Store }
+// oneVersion is the store as integrity and the record reader see it while
+// one version is re-verified: that version's files are opened relative to
+// its directory (files; nil when it could not be opened, and then each
+// file is opened from the store's root and says why).
+type oneVersion struct {
+	Store
+	m     module.Version
+	files *store.Files
+}
 
-func (openOnly) Walk(context.Context, func(module.Version) error) error {
+func (o *oneVersion) OpenFile(ctx context.Context, m module.Version, suffix string) (*os.File, error) {
+	if o.files == nil || m != o.m {
+		return o.Store.OpenFile(ctx, m, suffix)
+	}
+	return o.files.Open(suffix)
+}
+
+func (*oneVersion) Walk(context.Context, func(module.Version) error) error {
 	return errors.New("pipeline: walking the store is not supported here")
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,11 +98,17 @@ type Options struct {
 	// signature and verification summary is checked too. Versions published
 	// without them are counted as unsigned.
 	PublicKey []byte
-	// ZipBytes also hashes each zip's bytes with SHA-256 and matches the
-	// verification summary by that digest (what cosign checks). Without it
-	// the summary is matched by its dirHash subject: the h1: the zip's
-	// files were just hashed to, which is what the go command and the
-	// checksum log rely on. One SHA-256 pass over every zip instead of two.
+	// ZipBytes checks every zip the long way: zip.CheckZip, the h1: of its
+	// files, and the SHA-256 of its bytes matched against the verification
+	// summary (what cosign checks).
+	//
+	// Without it (and with Log and PublicKey), a version is first proven
+	// the short way: one SHA-256 pass over the zip's bytes, which the signed
+	// verification summary binds to the h1: in the log record (one subject
+	// names the zip by both; modgate computed both from the same bytes
+	// before signing). Nothing is extracted or inflated. Anything that does
+	// not hold on the short way is checked again the long way, which names
+	// what is wrong.
 	ZipBytes bool
 	// Memo, when set, remembers the signatures that verified, by the exact
 	// bytes of key, document and signature, so that a later run over
@@ -332,6 +339,14 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 	finding := func(check, format string, args ...any) {
 		r.add(Finding{Module: m.Path, Version: m.Version, Check: check, Reason: fmt.Sprintf(format, args...)})
 	}
+	if v, err := quick(ctx, st, opts, tree, m); err != nil || v != nil {
+		if v != nil {
+			r.mu.Lock()
+			r.Bytes += v.ZipSize
+			r.mu.Unlock()
+		}
+		return v, err
+	}
 	v := new(Version)
 	zipHash, zipSHA, size, err := hashZip(ctx, st, m, opts.PublicKey != nil && opts.ZipBytes, v)
 	v.ZipHash, v.ZipSize = zipHash, size
@@ -383,6 +398,137 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 	return v, nil
 }
 
+// quick proves version m the short way (see Options.ZipBytes) and returns
+// nil when it cannot: when any step does not hold, or the version has no
+// signed summary, or its zip is too large to read whole. The caller then
+// checks it the long way. The error is for failures to run at all.
+func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module.Version) (*Version, error) {
+	if opts.ZipBytes || opts.Log == nil || opts.PublicKey == nil {
+		return nil, nil
+	}
+	id, text, err := opts.Log.Lookup(ctx, m)
+	if err != nil || id >= tree.N {
+		return nil, nil
+	}
+	zipH1, modH1, ok := recordedHashes(m, text)
+	if !ok {
+		return nil, nil
+	}
+	env, err := readFile(ctx, st, m, ".intoto.jsonl", 16<<20)
+	if err != nil {
+		return nil, nil
+	}
+	f, err := st.OpenFile(ctx, m, ".zip")
+	if err != nil {
+		return nil, nil
+	}
+	data, release, err := readWhole(f)
+	f.Close()
+	if err != nil || data == nil {
+		return nil, nil
+	}
+	defer release()
+	d := sha256.Sum256(data)
+	v := &Version{ZipHash: zipH1, ZipSHA256: hex.EncodeToString(d[:]), ZipSize: int64(len(data)), GoSumKnown: true}
+	pub := opts.PublicKey
+	if opts.Memo.verify(func() error { return sbom.VerifySummaryZip(pub, env, v.ZipSHA256, zipH1) },
+		[]byte("summary-zip"), pub, env, []byte(v.ZipSHA256), []byte(zipH1)) != nil {
+		return nil, nil
+	}
+	if v.GoMod, err = readFile(ctx, st, m, ".mod", modzip.MaxGoMod); err != nil {
+		return nil, nil
+	}
+	if v.ModHash = gosum.ModHash(v.GoMod); v.ModHash != modH1 {
+		return nil, nil
+	}
+	if recorded, err := readFile(ctx, st, m, ".ziphash", 256); err != nil || string(bytes.TrimSpace(recorded)) != zipH1 {
+		return nil, nil
+	}
+	sig, err := readFile(ctx, st, m, ".spdx.json.sig", 64<<10)
+	if err != nil {
+		return nil, nil
+	}
+	doc, err := readFile(ctx, st, m, ".spdx.json", 64<<20)
+	if err != nil {
+		return nil, nil
+	}
+	sd := sha256.Sum256(doc)
+	if opts.Memo.verify(func() error { return sbom.VerifyBlob(pub, doc, sig) }, []byte("sbom"), pub, sd[:], sig) != nil {
+		return nil, nil
+	}
+	v.SBOMSHA256 = hex.EncodeToString(sd[:])
+	proof, err := opts.Log.ProveRecord(tree.N, id)
+	if err != nil || tlog.CheckRecord(proof, tree.N, tree.Hash, id, tlog.RecordHash(text)) != nil {
+		return nil, nil
+	}
+	// The bytes are the admitted zip's, so its go.sum is the admitted one.
+	if v.GoSum, err = GoSumFromZip(bytes.NewReader(data), v.ZipSize, m); err != nil {
+		return nil, nil
+	}
+	return v, nil
+}
+
+// recordedHashes splits m's record in the checksum log into its zip and
+// go.mod hashes.
+func recordedHashes(m module.Version, text []byte) (zipH1, modH1 string, ok bool) {
+	zipLine, rest, _ := strings.Cut(string(text), "\n")
+	modLine, end, _ := strings.Cut(rest, "\n")
+	zipH1, ok1 := strings.CutPrefix(zipLine, m.Path+" "+m.Version+" ")
+	modH1, ok2 := strings.CutPrefix(modLine, m.Path+" "+m.Version+"/go.mod ")
+	if !ok1 || !ok2 || end != "" || !strings.HasSuffix(string(text), "\n") {
+		return "", "", false
+	}
+	return zipH1, modH1, true
+}
+
+// MaxGoSum bounds a go.sum read from a module zip or a repository.
+const MaxGoSum = 16 << 20
+
+// GoSumFromZip reads the go.sum at the root of m's module zip r, at most
+// MaxGoSum bytes: nil if there is none.
+func GoSumFromZip(r io.ReaderAt, size int64, m module.Version) ([]byte, error) {
+	z, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, err
+	}
+	want := m.Path + "@" + m.Version + "/go.sum"
+	for _, zf := range z.File {
+		if zf.Name != want {
+			continue
+		}
+		if zf.UncompressedSize64 > MaxGoSum {
+			return nil, fmt.Errorf("go.sum larger than %d bytes", MaxGoSum)
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(io.LimitReader(rc, MaxGoSum))
+	}
+	return nil, nil
+}
+
+// readWhole reads f into a pooled buffer, which release returns; nil data
+// when f is larger than maxInMemory.
+func readWhole(f *os.File) (data []byte, release func(), err error) {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() > maxInMemory {
+		return nil, nil, err
+	}
+	size := fi.Size()
+	bp := zipBufs.Get().(*[]byte)
+	if int64(cap(*bp)) < size {
+		*bp = make([]byte, size)
+	}
+	data = (*bp)[:size]
+	if _, err := io.ReadFull(f, data); err != nil {
+		zipBufs.Put(bp)
+		return nil, nil, err
+	}
+	return data, func() { zipBufs.Put(bp) }, nil
+}
+
 // maxInMemory is the largest zip read into memory whole, so that its two
 // digests (h1: over its files, SHA-256 over its bytes) come from one read.
 const maxInMemory = 64 << 20
@@ -425,15 +571,15 @@ func hashZip(ctx context.Context, st Store, m module.Version, wantSHA bool, v *V
 		}
 		return h1, sum, size, nil
 	}
-	bp := zipBufs.Get().(*[]byte)
-	defer zipBufs.Put(bp)
-	if int64(cap(*bp)) < size {
-		*bp = make([]byte, size)
+	data, release, err := readWhole(f)
+	if err == nil && data == nil {
+		err = errors.New("stored zip grew while it was read")
 	}
-	data := (*bp)[:size]
-	if _, err := io.ReadFull(f, data); err != nil {
+	if err != nil {
 		return "", "", size, err
 	}
+	defer release()
+	size = int64(len(data))
 	if wantSHA {
 		d := sha256.Sum256(data)
 		sum = hex.EncodeToString(d[:])
@@ -489,7 +635,31 @@ func readFile(ctx context.Context, st Store, m module.Version, suffix string, li
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit))
+	return ReadSmall(f, limit)
+}
+
+// ReadSmall reads f to its end, at most limit bytes, in one read when the
+// file is the size it says (io.ReadAll would start small and grow).
+func ReadSmall(f *os.File, limit int64) ([]byte, error) {
+	size := int64(512)
+	if fi, err := f.Stat(); err == nil && fi.Size() < limit {
+		size = fi.Size() + 1 // one more, to see the end in the same read
+	}
+	buf := make([]byte, 0, min(size, limit))
+	for int64(len(buf)) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):min(int64(cap(buf)), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // checkSigned verifies the SBOM's signature and the verification summary

@@ -1,0 +1,245 @@
+package integrity
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/module"
+
+	"github.com/modgate/modgate/sbom"
+	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/store/storetest"
+	"github.com/modgate/modgate/sumlog"
+)
+
+// signedWorld is a world whose versions carry a signed SBOM and
+// verification summary, as admissions publish them.
+type signedWorld struct {
+	*world
+	signer *sbom.Signer
+}
+
+func newSignedWorld(t *testing.T) *signedWorld {
+	t.Helper()
+	skey, _, err := sumlog.GenerateKey("sum.corp.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, _, err := sbom.GenerateKeys([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sbom.LoadSigner(priv, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &signedWorld{world: newWorld(t, skey), signer: s}
+	w.opts.PublicKey = s.PublicKeyPEM()
+	w.opts.Memo = NewMemo()
+	return w
+}
+
+func (w *signedWorld) publish(t *testing.T, m module.Version, content string) {
+	t.Helper()
+	v := storetest.Version(t, m, map[string]string{
+		"x.go":   "package x\n// " + content + "\n",
+		"go.sum": "golang.org/x/mod v0.20.0/go.mod h1:hTbmBsO62+eylJbnUtE2MGJUyE7QWk4xUqPFrRgJ+7c=\n",
+	})
+	zipSHA, err := sbom.SHA256File(v.ZipFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := []byte(fmt.Sprintf(`{"spdxVersion":"SPDX-2.3","name":%q}`, m))
+	sig, bundle, err := w.signer.SignBlob(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := w.signer.SignSummary(sbom.Summary{Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: v.ZipHash,
+		PolicyURI: "https://modgate.example/policies", Verified: time.Now(), VerifierID: "https://modgate.example/verifier"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Docs = map[string][]byte{store.DocSPDX: doc, store.DocSPDXSig: sig, store.DocSPDXBundle: bundle, store.DocInToto: env}
+	text := fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", m.Path, m.Version, v.ZipHash, m.Path, m.Version, storetest.ModHash(t, v.Mod))
+	v.Record = func(ctx context.Context) error { _, err := w.log.Append(ctx, m, []byte(text)); return err }
+	if _, err := w.store.Publish(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingStore counts the files opened, by suffix.
+type countingStore struct {
+	Store
+	mu     sync.Mutex
+	opened map[string]int
+}
+
+func (c *countingStore) OpenFile(ctx context.Context, m module.Version, suffix string) (*os.File, error) {
+	c.mu.Lock()
+	c.opened[suffix]++
+	c.mu.Unlock()
+	return c.Store.OpenFile(ctx, m, suffix)
+}
+
+// replaceFile overwrites a stored file of m (published files are
+// read-only), as rot or an intruder would.
+func replaceFile(t *testing.T, st *store.Dir, m module.Version, suffix string, data []byte) {
+	t.Helper()
+	f, err := st.OpenFile(context.Background(), m, suffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Chmod(name, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readStored(t *testing.T, st *store.Dir, m module.Version, suffix string) []byte {
+	t.Helper()
+	f, err := st.OpenFile(context.Background(), m, suffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestQuick: a version whose summary binds its zip's SHA-256 to the log's
+// h1: is proven with one read of the zip and nothing extracted but its
+// go.sum; everything that no longer holds is handed to the long way, which
+// reports it exactly as a --deep run would.
+func TestQuick(t *testing.T) {
+	ctx := context.Background()
+	w := newSignedWorld(t)
+	good := module.Version{Path: "corp.example/m", Version: "v1.0.0"}
+	other := module.Version{Path: "corp.example/m", Version: "v1.0.1"}
+	w.publish(t, good, "good")
+	w.publish(t, other, "other")
+
+	check := func(opts Options, m module.Version) (*Version, *countingStore) {
+		t.Helper()
+		cs := &countingStore{Store: w.store, opened: map[string]int{}}
+		head, err := VerifiedHead(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := CheckVersion(ctx, cs, opts, head, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, cs
+	}
+	quick, cs := check(w.opts, good)
+	if len(quick.Findings) != 0 || quick.Unsigned {
+		t.Fatalf("good version: %+v", quick)
+	}
+	if cs.opened[".zip"] != 1 {
+		t.Errorf("the zip was opened %d times, want once (the short way): %v", cs.opened[".zip"], cs.opened)
+	}
+	deepOpts := w.opts
+	deepOpts.ZipBytes = true
+	deep, _ := check(deepOpts, good)
+	if len(deep.Findings) != 0 {
+		t.Fatalf("good version, deep: %v", deep.Findings)
+	}
+	// Both ways know the same things of a good version.
+	if quick.ZipHash != deep.ZipHash || quick.ModHash != deep.ModHash || quick.ZipSHA256 != deep.ZipSHA256 ||
+		quick.ZipSize != deep.ZipSize || string(quick.GoMod) != string(deep.GoMod) || string(quick.GoSum) != string(deep.GoSum) ||
+		!quick.GoSumKnown || quick.SBOMSHA256 != deep.SBOMSHA256 || !strings.HasPrefix(string(quick.GoSum), "golang.org/x/mod") {
+		t.Errorf("short way %+v\nlong way %+v", quick, deep)
+	}
+
+	otherZip := storetest.Zip(t, good, map[string]string{"go.mod": "module corp.example/m\n", "x.go": "package x\n// evil\n"})
+	evil, err := os.ReadFile(otherZip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		suffix string
+		data   func() []byte
+		checks string // the findings' checks, sorted
+		deep   string // when the long way (ZipBytes) finds otherwise
+	}{
+		{"zip replaced by another valid zip", ".zip", func() []byte { return evil }, "log-record,summary,zip", ""},
+		{"zip of another version", ".zip", func() []byte { return readStored(t, w.store, other, ".zip") }, "log-record,summary,zip", "zip"},
+		{"summary of another version", ".intoto.jsonl", func() []byte { return readStored(t, w.store, other, ".intoto.jsonl") }, "summary", ""},
+		{"go.mod edited", ".mod", func() []byte { return []byte("module corp.example/m\n\ngo 1.21\n") }, "log-record", ""},
+		{"ziphash edited", ".ziphash", func() []byte { return []byte("h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n") }, "zip", ""},
+		{"SBOM edited", ".spdx.json", func() []byte { return []byte(`{"spdxVersion":"SPDX-2.3"}`) }, "sbom-signature", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			saved := readStored(t, w.store, good, tc.suffix)
+			replaceFile(t, w.store, good, tc.suffix, tc.data())
+			defer replaceFile(t, w.store, good, tc.suffix, saved)
+			for _, opts := range []Options{w.opts, deepOpts} {
+				v, _ := check(opts, good)
+				var got []string
+				for _, f := range v.Findings {
+					got = append(got, f.Check)
+				}
+				sort.Strings(got)
+				want := tc.checks
+				if opts.ZipBytes && tc.deep != "" {
+					want = tc.deep
+				}
+				if strings.Join(got, ",") != want {
+					t.Errorf("ZipBytes=%v: findings %v, want checks %s", opts.ZipBytes, v.Findings, want)
+				}
+			}
+		})
+	}
+	if v, _ := check(w.opts, good); len(v.Findings) != 0 {
+		t.Errorf("restored: %v", v.Findings)
+	}
+}
+
+// TestReadSmall: the whole file, or its first limit bytes, as
+// io.ReadAll(io.LimitReader(f, limit)) would give.
+func TestReadSmall(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		size, limit int
+	}{{0, 10}, {1, 10}, {9, 10}, {10, 10}, {11, 10}, {5000, 1 << 20}, {5000, 4096}, {1 << 20, 1 << 20}} {
+		data := []byte(strings.Repeat("x", tc.size))
+		name := fmt.Sprintf("%s/%d-%d", dir, tc.size, tc.limit)
+		if err := os.WriteFile(name, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadSmall(f, int64(tc.limit))
+		f.Close()
+		want := data[:min(tc.size, tc.limit)]
+		if err != nil || string(got) != string(want) {
+			t.Errorf("size %d limit %d: got %d bytes, %v; want %d", tc.size, tc.limit, len(got), err, len(want))
+		}
+	}
+	// A file that is not the size it said when opened (a pipe has none).
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.Write([]byte(strings.Repeat("y", 3000))); w.Close() }()
+	got, err := ReadSmall(r, 1<<20)
+	if err != nil || len(got) != 3000 {
+		t.Errorf("pipe: %d bytes, %v", len(got), err)
+	}
+}
