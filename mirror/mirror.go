@@ -39,6 +39,9 @@ var ErrNotFound = errors.New("not found")
 // ErrBadName reports a tag name or path that modgate refuses to pass to git.
 var ErrBadName = errors.New("refused name")
 
+// ErrTooLarge is a git command that printed more than its bound.
+var ErrTooLarge = errors.New("output too large")
+
 // maxOutput bounds what one git command may print to us; tag objects, go.mod
 // files and tree listings are far smaller.
 const maxOutput = 64 << 20
@@ -362,16 +365,22 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// run runs git in dir (see command) and returns its standard output.
+// run runs git in dir (see command) and returns its standard output, at
+// most maxOutput bytes.
 func (m *Mirror) run(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	return m.runLimit(ctx, dir, maxOutput, args...)
+}
+
+// runLimit is run with another bound on the output.
+func (m *Mirror) runLimit(ctx context.Context, dir string, limit int, args ...string) ([]byte, error) {
 	cmd, ctx, cancel := m.command(ctx, dir, args...)
 	defer cancel()
 	var stdout, stderr limitedBuffer
-	stdout.limit, stderr.limit = maxOutput, 64<<10
+	stdout.limit, stderr.limit = limit, 64<<10
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if stdout.over {
-		return nil, fmt.Errorf("git %s: output over %d bytes", args[0], maxOutput)
+		return nil, fmt.Errorf("%w: git %s: output over %d bytes", ErrTooLarge, args[0], limit)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -426,20 +435,25 @@ func isHexID(s string) bool {
 	return true
 }
 
+// limitedBuffer keeps the first limit bytes written to it. It is not a
+// bytes.Buffer: exec would copy into that with its ReadFrom, past any limit.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf   bytes.Buffer
 	limit int
 	over  bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > b.limit {
+	if b.buf.Len()+len(p) > b.limit {
 		b.over = true
-		p = p[:max(0, b.limit-b.Len())]
+		p = p[:max(0, b.limit-b.buf.Len())]
 	}
-	b.Buffer.Write(p)
+	b.buf.Write(p)
 	return len(p), nil
 }
+
+func (b *limitedBuffer) Bytes() []byte  { return b.buf.Bytes() }
+func (b *limitedBuffer) String() string { return b.buf.String() }
 
 // lockFile takes an exclusive flock on name, so that processes sharing a
 // data directory never run two fetches into one mirror.
