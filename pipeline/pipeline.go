@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
+	modzip "golang.org/x/mod/zip"
 
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/mirror"
@@ -67,8 +68,9 @@ type Mirror interface {
 	ReadFile(ctx context.Context, commit, file string, limit int64) ([]byte, error)
 	// TreeSize is the total blob size under dir at commit.
 	TreeSize(ctx context.Context, commit, dir string) (int64, error)
-	// Dir is the work-tree root that zip.CreateFromVCS reads.
-	Dir() string
+	// ModuleFiles returns the files of the module at commit under dir,
+	// as zip.CreateFromVCS would collect them; limit bounds git's output.
+	ModuleFiles(ctx context.Context, commit, dir string, limit int) ([]modzip.File, error)
 }
 
 // Stage is one step of an admission.

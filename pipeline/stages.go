@@ -234,6 +234,11 @@ func (p *Pipeline) trustedSigner(modPath string, tag *tagsig.Tag, now time.Time)
 	return nil, reject(fmt.Errorf("%w: %s signature by a key that no signer group for %s holds", ErrUntrustedSigner, tag.Format, modPath))
 }
 
+// archiveOverhead bounds what an uncompressed git archive adds to the
+// blobs it holds (headers, names, directory entries) for any module zip
+// can hold (modzip: at most 500 MB of files).
+const archiveOverhead = 64 << 20
+
 // buildZip builds the module zip once, from the tag's commit, with
 // golang.org/x/mod/zip, checks it, and hashes it. This file is what gets
 // published.
@@ -245,12 +250,20 @@ func (p *Pipeline) buildZip(ctx context.Context, j *Job) error {
 	if size > modzip.MaxZipFile {
 		return reject(fmt.Errorf("%w: files under %q total %d bytes, over the %d-byte module limit", ErrBadZip, j.Subdir, size, modzip.MaxZipFile))
 	}
+	// The archive is uncompressed: the tree's blobs, plus a header per file.
+	files, err := j.mirror.ModuleFiles(ctx, j.Commit, j.Subdir, int(size)+archiveOverhead)
+	if errors.Is(err, mirror.ErrTooLarge) {
+		return reject(fmt.Errorf("%w: files under %q: %v", ErrBadZip, j.Subdir, err))
+	}
+	if err != nil {
+		return err // our mirror or git is broken: transient
+	}
 	f, err := os.CreateTemp(p.tmpDir, "module-*.zip")
 	if err != nil {
 		return err
 	}
 	j.ZipFile = f.Name()
-	err = modzip.CreateFromVCS(f, j.Module, j.mirror.Dir(), j.Commit, j.Subdir)
+	err = modzip.Create(f, j.Module, files)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -258,9 +271,8 @@ func (p *Pipeline) buildZip(ctx context.Context, j *Job) error {
 		err = cerr
 	}
 	if err != nil {
-		var unrec *modzip.UnrecognizedVCSError
-		if errors.As(err, &unrec) || strings.Contains(err.Error(), "error running `git archive`") {
-			return err // our mirror or git is broken: transient
+		if errors.As(err, new(*fs.PathError)) || errors.As(err, new(*os.SyscallError)) {
+			return err // writing the temporary zip failed: transient
 		}
 		return reject(fmt.Errorf("%w: %v", ErrBadZip, err))
 	}
