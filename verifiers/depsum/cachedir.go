@@ -73,7 +73,7 @@ func (d *cacheDir) writeConfig(file string, old, new []byte) error {
 	if !bytes.Equal(cur, old) {
 		return sumdb.ErrWriteConflict
 	}
-	if err := writeFileAtomic(p, new); err != nil {
+	if err := writeFileAtomic(p, new, true); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(p))
@@ -84,9 +84,18 @@ func (d *cacheDir) readCache(file string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.ReadFile(p)
+	data, err := os.ReadFile(p)
+	if err == nil && len(data) == 0 {
+		// Cache files are written without a sync (as the go command
+		// writes its own): what a crash can leave is an empty file, which
+		// is a miss, not a tile or record that fails verification.
+		return nil, fmt.Errorf("%s: empty cache file", file)
+	}
+	return data, err
 }
 
+// writeCache replaces a cache file atomically but without a sync: a lost
+// cache file is downloaded again, and everything in it is verified on use.
 func (d *cacheDir) writeCache(file string, data []byte) error {
 	p, err := d.path(file)
 	if err != nil {
@@ -95,12 +104,12 @@ func (d *cacheDir) writeCache(file string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(p, data)
+	return writeFileAtomic(p, data, false)
 }
 
-// writeFileAtomic writes data to a temporary file beside p, syncs it and
-// renames it to p.
-func writeFileAtomic(p string, data []byte) (err error) {
+// writeFileAtomic writes data to a temporary file beside p, syncs it when
+// asked, and renames it to p.
+func writeFileAtomic(p string, data []byte, sync bool) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
 	if err != nil {
 		return err
@@ -114,8 +123,10 @@ func writeFileAtomic(p string, data []byte) (err error) {
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := f.Chmod(0o644); err != nil {
 		return err

@@ -234,6 +234,20 @@ func TestCacheDir(t *testing.T) {
 			t.Errorf("writeCache(%q) accepted", bad)
 		}
 	}
+	// A cache file a crash left empty is a miss.
+	tile := "db.example/tile/8/0/000"
+	if err := d.writeCache(tile, []byte("hashes")); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := d.readCache(tile); err != nil || string(data) != "hashes" {
+		t.Fatalf("readCache: %q, %v", data, err)
+	}
+	if err := d.writeCache(tile, nil); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := d.readCache(tile); err == nil {
+		t.Errorf("empty cache file read as %q", data)
+	}
 	f := "db.example/latest"
 	if data, err := d.readConfig(f); err != nil || data != nil {
 		t.Fatalf("empty config: %q, %v", data, err)
