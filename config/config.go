@@ -165,7 +165,9 @@ type NATSConfig struct {
 	// `modgate serve --workers-only` processes on this machine can connect.
 	Listen string `yaml:"listen"`
 	// Workers is the number of concurrent admissions per process. Default:
-	// the number of CPUs.
+	// twice the number of CPUs: an admission waits for about half its time
+	// (git fetches, checksum database round trips, disk syncs), and with
+	// one worker per CPU those waits leave the CPUs idle.
 	Workers int `yaml:"workers"`
 	// MaxDeliver is how often a job is tried before it goes to the
 	// dead-letter subject. Default: 5.
@@ -467,7 +469,7 @@ func (c *Config) WithDefaults() *Config {
 		c.NATS.Listen = "127.0.0.1:4222"
 	}
 	if c.NATS.Workers == 0 {
-		c.NATS.Workers = max(1, runtime.NumCPU())
+		c.NATS.Workers = DefaultWorkers()
 	}
 	if c.NATS.MaxDeliver == 0 {
 		c.NATS.MaxDeliver = 5
@@ -485,7 +487,7 @@ func (c *Config) WithDefaults() *Config {
 		c.Reverify.Schedule = "0 3 * * *"
 	}
 	if c.Reverify.Workers == 0 {
-		c.Reverify.Workers = max(1, c.NATS.Workers/2)
+		c.Reverify.Workers = max(1, runtime.NumCPU()/2)
 	}
 	if c.Reverify.Concurrency == 0 {
 		c.Reverify.Concurrency = max(1, runtime.NumCPU())
@@ -868,3 +870,6 @@ func Scheme(repo string) string {
 func ParseSchedule(spec string) (cron.Schedule, error) {
 	return cron.ParseStandard(spec)
 }
+
+// DefaultWorkers is nats.workers when the configuration does not say.
+func DefaultWorkers() int { return 2 * max(1, runtime.NumCPU()) }

@@ -34,12 +34,15 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/modgate/modgate/config"
 )
 
 type options struct {
 	n, warmup, workers, chainJobs int
 	procs                         []int
 	skipChain, asJSON, keep       bool
+	cpuProfiles                   string
 	rebuild, verbose, download    bool
 	modgate, corpusDir, tools     string
 	minZip, maxZip                int64
@@ -64,9 +67,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.n, "n", defaultN, "module versions timed (the corpus holds n + warmup)")
 	fs.IntVar(&o.warmup, "warmup", defaultWarmup, "module versions each service run admits, all at once, before the clock starts, so that every worker process has paid its one-time start-up costs (the first SBOM in a process is slow); at least processes × workers")
-	fs.IntVar(&o.workers, "workers", 0, "workers per modgate process (nats.workers; 0: modgate's default, the CPU count)")
+	fs.IntVar(&o.workers, "workers", 0, "workers per modgate process (nats.workers; 0: modgate's default, twice the CPU count)")
 	procs := fs.String("procs", "1,2", "comma-separated numbers of worker processes to measure: 1 is modgate serve alone, each more is a modgate serve --workers-only")
 	fs.BoolVar(&o.skipChain, "skip-chain", false, "do not run the shell chain")
+	fs.StringVar(&o.cpuProfiles, "cpuprofile", "", "write a CPU profile of each modgate process to `dir`/<run>-<process>.prof (modgate serve --cpuprofile)")
 	fs.IntVar(&o.chainJobs, "chain-jobs", 1, "modules the shell chain works on at once (1: one after the other, as a CI script)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON on stdout (progress still goes to stderr)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (configurations, data, logs, SBOMs)")
@@ -242,7 +246,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (retErr e
 	}
 
 	b := &bench{bin: bin, dir: scratch, corpus: corpus, measured: corpus.Entries[:o.n], warm: corpus.Entries[o.n:],
-		goproxy: env["GOPROXY"], gosumdb: env["GOSUMDB"], logf: logf}
+		goproxy: env["GOPROXY"], gosumdb: env["GOSUMDB"], logf: logf, cpuProfiles: o.cpuProfiles}
 	if err := b.makeServiceKeys(ctx); err != nil {
 		return err
 	}
@@ -282,7 +286,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (retErr e
 
 func workersDesc(w int) string {
 	if w == 0 {
-		return fmt.Sprintf("%d workers (default)", runtime.NumCPU())
+		return fmt.Sprintf("%d workers (default)", config.DefaultWorkers())
 	}
 	return fmt.Sprintf("%d workers", w)
 }
