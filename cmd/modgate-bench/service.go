@@ -36,6 +36,8 @@ type bench struct {
 	goproxy  string
 	gosumdb  string
 	logf     func(format string, args ...any)
+	// cpuProfiles, when set, is the directory of each process's CPU profile.
+	cpuProfiles string
 
 	// Keys made with `modgate keys generate`, shared by the service runs and
 	// the shell chain (the cosign key signs in both).
@@ -187,6 +189,13 @@ func (b *bench) runService(ctx context.Context, procs, workers int) (*serviceRes
 		}
 		ps = append(ps, w)
 		if err := w.waitStdout(ctx, "modgate workers", 2*time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	// Each process builds its SBOM generator in the background at start; the
+	// clock starts after, as it would in a service that has been running.
+	for _, p := range ps {
+		if err := p.waitLog(ctx, "sbom generator ready", 2*time.Minute); err != nil {
 			return nil, err
 		}
 	}
@@ -438,6 +447,9 @@ type proc struct {
 }
 
 func (b *bench) start(dir, name string, args ...string) (*proc, error) {
+	if b.cpuProfiles != "" {
+		args = append(args, "--cpuprofile", filepath.Join(b.cpuProfiles, filepath.Base(dir)+"-"+name+".prof"))
+	}
 	p := &proc{name: name, log: filepath.Join(dir, name+".log"), out: filepath.Join(dir, name+".out"), done: make(chan struct{})}
 	logf, err := os.Create(p.log)
 	if err != nil {
@@ -546,18 +558,32 @@ func waitDrained(ctx context.Context, qc *queue.Conn, timeout time.Duration) err
 	return nil
 }
 
-// waitStdout waits until the process has printed a line containing s.
+// waitStdout waits until the process has printed s.
 func (p *proc) waitStdout(ctx context.Context, s string, timeout time.Duration) error {
+	return p.waitUntil(ctx, timeout, fmt.Sprintf("printed %q", s), func() bool {
+		p.outMu.Lock()
+		defer p.outMu.Unlock()
+		return strings.Contains(p.stdout.String(), s)
+	})
+}
+
+// waitLog waits until the process's log holds s.
+func (p *proc) waitLog(ctx context.Context, s string, timeout time.Duration) error {
+	return p.waitUntil(ctx, timeout, fmt.Sprintf("logged %q", s), func() bool {
+		data, err := os.ReadFile(p.log)
+		return err == nil && strings.Contains(string(data), s)
+	})
+}
+
+// waitUntil polls ok until it holds, the process exits or timeout passes.
+func (p *proc) waitUntil(ctx context.Context, timeout time.Duration, what string, ok func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		p.outMu.Lock()
-		ok := strings.Contains(p.stdout.String(), s)
-		p.outMu.Unlock()
-		if ok {
+		if ok() {
 			return nil
 		}
 		if p.exited() {
-			return fmt.Errorf("modgate %s exited with %v before it was ready:%s", p.name, p.cmd.ProcessState, p.tail(30))
+			return fmt.Errorf("modgate %s exited with %v before it %s:%s", p.name, p.cmd.ProcessState, what, p.tail(30))
 		}
 		select {
 		case <-ctx.Done():
@@ -565,7 +591,7 @@ func (p *proc) waitStdout(ctx context.Context, s string, timeout time.Duration) 
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("modgate %s not ready within %v:%s", p.name, timeout, p.tail(30))
+	return fmt.Errorf("modgate %s had not %s within %v:%s", p.name, what, timeout, p.tail(30))
 }
 
 // stop sends SIGINT, as an operator would, and kills the process if it has

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -35,8 +36,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	natsURL := fs.String("nats-url", "", "external NATS `url`, overriding nats.url (then no server is embedded)")
 	natsListen := fs.String("nats-listen", "", "embedded NATS client `address`, overriding nats.listen (\"none\": in-process only)")
 	workersOnly := fs.Bool("workers-only", false, "run workers only: no HTTP, no checksum database (connects to the NATS of a running modgate serve)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to `file` until the process exits")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--cpuprofile: %w", err)}
+		}
+		defer stop()
 	}
 	cfg, err := loadConfig(*cfgFile)
 	if err != nil {
@@ -106,6 +115,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	p.Prepare()
 	m := metrics.New(func(ctx context.Context) (int, error) {
 		d, err := qc.QueueDepth(ctx)
 		return d.Pending, err
@@ -394,4 +404,17 @@ func dirStamp(dir string) string {
 		}
 	}
 	return h
+}
+
+// startCPUProfile profiles the process into file until stop.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
