@@ -28,7 +28,7 @@ import (
 
 // corpusVersion names the selection rules and the repository layout; change
 // it when either changes so that cached corpora are rebuilt.
-const corpusVersion = 2
+const corpusVersion = 3
 
 // Entry is one module version of the corpus: a git repository holding the
 // module's files from the module cache at the repository root, with a signed
@@ -512,6 +512,12 @@ func makeEntry(ctx context.Context, o corpusOptions, keys *Keys, sumdb depsum.DB
 		{"add", "-A", "-f"},
 		{"commit", "-q", "-m", cd.Module + " " + cd.Version},
 		tagArgs,
+		// Packed, as a git host's repositories are: a fetch or clone then
+		// sends the packed objects as they are, where loose objects would
+		// have the serving side deflate every one of them again (for
+		// cel-go, 0.43 s of CPU instead of 0.06 s), on the machine that
+		// measures.
+		{"repack", "-a", "-d", "-q"},
 	} {
 		if err := git(args...); err != nil {
 			return nil, err.Error()
