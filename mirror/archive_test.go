@@ -52,13 +52,7 @@ func TestModuleFilesAgree(t *testing.T) {
 	commit := r.Commit("all")
 	r.TagSSH("v1.0.0")
 	ctx := context.Background()
-	m, err := Open(ctx, Git{}, filepath.Join(dir, "mirrors"), r.Dir, "file")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.FetchTag(ctx, "v1.0.0"); err != nil {
-		t.Fatal(err)
-	}
+	m := fetched(t, filepath.Join(dir, "mirrors"), r.Dir, "v1.0.0")
 	for _, tc := range []struct{ subdir, path string }{
 		{"", "corp.example/m"}, {"sub", "corp.example/m/sub"}, {"lic", "corp.example/m/lic"}, {"nested", "corp.example/m/nested"},
 	} {

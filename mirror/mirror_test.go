@@ -80,13 +80,7 @@ func TestFetchTag(t *testing.T) {
 	r.Commit("one")
 	r.TagSSH("v1.0.0")
 	ctx := context.Background()
-	m, err := Open(ctx, Git{}, filepath.Join(dir, "mirrors"), r.Dir, "file")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.FetchTag(ctx, "v1.0.0"); err != nil {
-		t.Fatal(err)
-	}
+	m := fetched(t, filepath.Join(dir, "mirrors"), r.Dir, "v1.0.0")
 	first, err := m.ReadTag(ctx, "v1.0.0")
 	if err != nil || first.Type != "tag" || !strings.HasPrefix(string(first.Raw), "object ") {
 		t.Fatalf("ReadTag: %+v, %v", first, err)
@@ -137,10 +131,7 @@ func TestReadFile(t *testing.T) {
 	commit := r.Commit("one")
 	r.TagGPG("v1.0.0")
 	ctx := context.Background()
-	m, err := Open(ctx, Git{}, filepath.Join(dir, "mirrors"), r.Dir, "file")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := fetched(t, filepath.Join(dir, "mirrors"), r.Dir, "v1.0.0")
 	cfg, err := os.ReadFile(filepath.Join(m.Dir(), ".git", "config"))
 	if err != nil || !strings.Contains(string(cfg), "fsckObjects = true") {
 		t.Fatalf("mirror config: %s, %v", cfg, err)
@@ -148,9 +139,6 @@ func TestReadFile(t *testing.T) {
 	out, err := exec.Command("git", "-C", m.Dir(), "config", "--get", "transfer.fsckObjects").Output()
 	if err != nil || strings.TrimSpace(string(out)) != "true" {
 		t.Fatalf("git reads transfer.fsckObjects = %q, %v", out, err)
-	}
-	if err := m.FetchTag(ctx, "v1.0.0"); err != nil {
-		t.Fatal(err)
 	}
 	data, err := m.ReadFile(ctx, commit, "go.mod", 1<<20)
 	if err != nil || !strings.HasPrefix(string(data), "module corp.example/m") {
@@ -173,4 +161,18 @@ func TestReadFile(t *testing.T) {
 	if _, err := m.ReadTag(ctx, "v9.9.9"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing tag: %v", err)
 	}
+}
+
+// fetched opens the mirror of repo under root and fetches tag into it.
+func fetched(t *testing.T, root, repo, tag string) *Mirror {
+	t.Helper()
+	ctx := context.Background()
+	m, err := Open(ctx, Git{}, root, repo, "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.FetchTag(ctx, tag); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

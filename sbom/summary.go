@@ -166,16 +166,7 @@ func (s *Signer) SignSummary(sum Summary) ([]byte, error) {
 // result, and the zip with SHA-256 zipSHA256 (lowercase hex) among its
 // subjects.
 func VerifySummary(pubPEM, envelope []byte, zipSHA256 string) error {
-	st, err := openSummary(pubPEM, envelope)
-	if err != nil {
-		return err
-	}
-	for _, subj := range st.Subject {
-		if d := subj.Digest["sha256"]; d != "" && d == strings.ToLower(zipSHA256) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: verification summary is about another zip (no subject has sha256 %s)", ErrBadSignature, zipSHA256)
+	return verifySubject(pubPEM, envelope, digest{"sha256", strings.ToLower(zipSHA256)})
 }
 
 // VerifySummaryDirHash is VerifySummary matching the subject by dirHash:
@@ -187,16 +178,47 @@ func VerifySummaryDirHash(pubPEM, envelope []byte, h1 string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
+	return verifySubject(pubPEM, envelope, digest{"dirHash", want})
+}
+
+// VerifySummaryZip is VerifySummary for a zip named both ways: one subject
+// must carry sha256 zipSHA256 (the zip's bytes) and the dirHash of h1 (its
+// files), as the summaries of admissions do. It binds the two: bytes that
+// hash to zipSHA256 are the zip whose files hash to h1, as modgate computed
+// when it signed, so a re-verification can hash the bytes once instead of
+// extracting and hashing every file.
+func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string) error {
+	want, err := dirHash(h1)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	return verifySubject(pubPEM, envelope, digest{"sha256", strings.ToLower(zipSHA256)}, digest{"dirHash", want})
+}
+
+// digest is one algorithm's digest of a subject.
+type digest struct{ alg, value string }
+
+// verifySubject opens the summary and looks for a subject that has every
+// one of want.
+func verifySubject(pubPEM, envelope []byte, want ...digest) error {
 	st, err := openSummary(pubPEM, envelope)
 	if err != nil {
 		return err
 	}
-	for _, subj := range st.Subject {
-		if d := subj.Digest["dirHash"]; d != "" && d == want {
-			return nil
-		}
+	var names []string
+	for _, w := range want {
+		names = append(names, w.alg+" "+w.value)
 	}
-	return fmt.Errorf("%w: verification summary is about another module zip (no subject has dirHash %s)", ErrBadSignature, want)
+subjects:
+	for _, subj := range st.Subject {
+		for _, w := range want {
+			if d := subj.Digest[w.alg]; d == "" || d != w.value {
+				continue subjects
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: verification summary is about another zip (no subject has %s)", ErrBadSignature, strings.Join(names, " and "))
 }
 
 // openSummary verifies the envelope's signature and returns its statement,
@@ -283,27 +305,4 @@ func (s *Signer) SignSummaries(sums []Summary, resourceURI string) ([]byte, erro
 		return nil, fmt.Errorf("signing verification summary: %w", err)
 	}
 	return append(env, '\n'), nil
-}
-
-// VerifySummaryZip is VerifySummary for a zip named both ways: one subject
-// must carry sha256 zipSHA256 (the zip's bytes) and the dirHash of h1 (its
-// files), as the summaries of admissions do. It binds the two: bytes that
-// hash to zipSHA256 are the zip whose files hash to h1, as modgate computed
-// when it signed, so a re-verification can hash the bytes once instead of
-// extracting and hashing every file.
-func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string) error {
-	want, err := dirHash(h1)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
-	}
-	st, err := openSummary(pubPEM, envelope)
-	if err != nil {
-		return err
-	}
-	for _, subj := range st.Subject {
-		if d := subj.Digest["sha256"]; d != "" && d == strings.ToLower(zipSHA256) && subj.Digest["dirHash"] == want {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: verification summary names no zip with sha256 %s and dirHash %s", ErrBadSignature, zipSHA256, want)
 }

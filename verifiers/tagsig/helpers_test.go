@@ -103,3 +103,27 @@ func tagPayload(object, name, tagger string, when time.Time, msg string) []byte 
 	return fmt.Appendf(nil, "object %s\ntype commit\ntag %s\ntagger %s %d +0000\n\n%s",
 		object, name, tagger, when.Unix(), msg)
 }
+
+// subkeyEntity creates an OpenPGP key with a signing subkey, both created
+// at created, and a tag signed by the subkey at at.
+func subkeyEntity(tb testing.TB, created, at time.Time) (*openpgp.Entity, *openpgp.Subkey, *Tag) {
+	tb.Helper()
+	e := newPGPEntity(tb, "Sub", "sub@example.com", created, 0)
+	if err := e.AddSigningSubkey(pgpConfig(created, 0)); err != nil {
+		tb.Fatal(err)
+	}
+	sub := &e.Subkeys[len(e.Subkeys)-1]
+	p := tagPayload(testObject, "v1", "Sub <sub@example.com>", at, "x\n")
+	cfg := pgpConfig(at, 0)
+	cfg.SigningKeyId = sub.PublicKey.KeyId
+	var sig bytes.Buffer
+	if err := openpgp.ArmoredDetachSign(&sig, e, bytes.NewReader(p), cfg); err != nil {
+		tb.Fatal(err)
+	}
+	sig.WriteByte('\n')
+	tag, err := Parse(append(p, sig.Bytes()...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e, sub, tag
+}

@@ -152,25 +152,9 @@ func twoSignatureBlock(t *testing.T, payload []byte, at time.Time, es ...*openpg
 
 func TestOpenPGPSubkey(t *testing.T) {
 	now := time.Now()
-	e := newPGPEntity(t, "Sub", "sub@example.com", now.Add(-time.Hour), 0)
-	if err := e.AddSigningSubkey(pgpConfig(now.Add(-time.Hour), 0)); err != nil {
-		t.Fatal(err)
-	}
-	sub := e.Subkeys[len(e.Subkeys)-1]
+	e, sub, tag := subkeyEntity(t, now.Add(-time.Hour), now.Add(-time.Minute))
 	ring := NewKeyring("subs")
 	if err := ring.AddOpenPGP(armoredPublic(t, e)); err != nil {
-		t.Fatal(err)
-	}
-	p := tagPayload(testObject, "v1", "Sub <sub@example.com>", now, "x\n")
-	cfg := pgpConfig(now.Add(-time.Minute), 0)
-	cfg.SigningKeyId = sub.PublicKey.KeyId
-	var sig bytes.Buffer
-	if err := openpgp.ArmoredDetachSign(&sig, e, bytes.NewReader(p), cfg); err != nil {
-		t.Fatal(err)
-	}
-	sig.WriteByte('\n')
-	tag, err := Parse(append(p, sig.Bytes()...))
-	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := ring.Verify(tag, now)

@@ -77,24 +77,9 @@ func TestMemoRechecks(t *testing.T) {
 	sameVerdict(t, "revoked", err, freshVerify(t, rev, tag, now), ErrKeyRevoked)
 
 	// Revocation of the signing subkey.
-	sub := newPGPEntity(t, "Sub", "sub@example.com", now.Add(-time.Hour), 0)
-	if err := sub.AddSigningSubkey(pgpConfig(now.Add(-time.Hour), 0)); err != nil {
-		t.Fatal(err)
-	}
-	sk := &sub.Subkeys[len(sub.Subkeys)-1]
+	sub, sk, tag := subkeyEntity(t, now.Add(-time.Hour), now.Add(-time.Minute))
 	ring = NewKeyring("r")
 	if err := ring.AddOpenPGP(armoredPublic(t, sub)); err != nil {
-		t.Fatal(err)
-	}
-	p := tagPayload(testObject, "v1.0.0", "Sub <sub@example.com>", now, "release\n")
-	cfg := pgpConfig(now.Add(-time.Minute), 0)
-	cfg.SigningKeyId = sk.PublicKey.KeyId
-	var sig bytes.Buffer
-	if err := openpgp.ArmoredDetachSign(&sig, sub, bytes.NewReader(p), cfg); err != nil {
-		t.Fatal(err)
-	}
-	sig.WriteByte('\n')
-	if tag, err = Parse(append(p, sig.Bytes()...)); err != nil {
 		t.Fatal(err)
 	}
 	ok(ring, tag, now)
