@@ -6,7 +6,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 
 	"golang.org/x/mod/module"
@@ -102,5 +105,67 @@ func TestLimitedBuffer(t *testing.T) {
 	n, err := io.Copy(&b, bytes.NewReader(make([]byte, 100)))
 	if !b.over || len(b.Bytes()) != 10 || err == nil {
 		t.Errorf("io.Copy of 100 bytes into a 10-byte limitedBuffer: kept %d, over %v, copied %d, %v", len(b.Bytes()), b.over, n, err)
+	}
+}
+
+// TestFetchTagShallow: a fetch brings the tag, its commit and that commit's
+// tree, not the history: a file deleted before the tag is not in the mirror.
+// A moved tag is still seen, and the zip of each commit is complete.
+func TestFetchTagShallow(t *testing.T) {
+	testrepo.Require(t)
+	dir := t.TempDir()
+	k := testrepo.NewKeys(t, filepath.Join(dir, "keys"))
+	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
+	r.Module("", "corp.example/m")
+	r.Write(map[string]string{"old.txt": "only in history\n"})
+	r.Commit("one")
+	oldBlob := strings.TrimSpace(r.Git("rev-parse", "HEAD:old.txt"))
+	r.Git("rm", "-q", "old.txt")
+	first := r.Commit("two")
+	r.TagSSH("v1.0.0")
+	ctx := context.Background()
+	m := fetched(t, filepath.Join(dir, "mirrors"), r.Dir, "v1.0.0")
+	git := func(args ...string) (string, error) {
+		out, err := exec.Command("git", append([]string{"-C", m.Dir()}, args...)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	if n, err := git("rev-list", "--count", "refs/tags/v1.0.0"); err != nil || n != "1" {
+		t.Errorf("commits in the mirror: %s, %v; want 1", n, err)
+	}
+	if _, err := git("cat-file", "-e", oldBlob); err == nil {
+		t.Error("a blob only in history was fetched")
+	}
+	paths := func(commit string) string {
+		t.Helper()
+		files, err := m.ModuleFiles(ctx, commit, "", 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ps []string
+		for _, f := range files {
+			ps = append(ps, f.Path())
+		}
+		sort.Strings(ps)
+		return strings.Join(ps, " ")
+	}
+	want := strings.TrimSpace(strings.ReplaceAll(r.Git("ls-tree", "-r", "--name-only", first), "\n", " "))
+	if got := paths(first); got != want || strings.Contains(got, "old.txt") {
+		t.Errorf("files at the tag: %s, want %s", got, want)
+	}
+
+	r.Write(map[string]string{"new.go": "package m\n"})
+	moved := r.Commit("three")
+	r.Git("tag", "-d", "v1.0.0")
+	r.TagSSH("v1.0.0")
+	if err := m.FetchTag(ctx, "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	tag, err := m.ReadTag(ctx, "v1.0.0")
+	if err != nil || !strings.Contains(string(tag.Raw), "object "+moved) {
+		t.Fatalf("moved tag: %+v, %v", tag, err)
+	}
+	want = strings.TrimSpace(strings.ReplaceAll(r.Git("ls-tree", "-r", "--name-only", moved), "\n", " "))
+	if got := paths(moved); got != want || !strings.Contains(got, "new.go") {
+		t.Errorf("files at the moved tag: %s, want %s", got, want)
 	}
 }

@@ -172,9 +172,10 @@ func (m *Mirror) FetchTag(ctx context.Context, tag string) error {
 	defer unlock()
 	ref := "refs/tags/" + tag
 	// The refspec starts with "+", so git never reads it as an option; the
-	// remote follows "--".
+	// remote follows "--". Only the tag, its commit and that commit's tree
+	// are needed (--depth=1): the history of a large repository is not.
 	_, err = m.run(ctx, m.dir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-		"--no-recurse-submodules", "--", m.remote, "+"+ref+":"+ref)
+		"--no-recurse-submodules", "--depth=1", "--", m.remote, "+"+ref+":"+ref)
 	if err != nil {
 		var ge *Error
 		if errors.As(err, &ge) && (strings.Contains(ge.Stderr, "couldn't find remote ref") ||
