@@ -165,7 +165,7 @@ func checkOpened(m module.Version, suffix string, f *os.File, err error) (*os.Fi
 // which OpenFile would each look up from the store's root.
 type Files struct {
 	m    module.Version
-	dir  *os.Root
+	dir  *os.File // the version's @v directory
 	base string
 }
 
@@ -179,12 +179,11 @@ func (d *Dir) OpenVersion(ctx context.Context, m module.Version) (*Files, error)
 	if err != nil {
 		return nil, versionError(m, err)
 	}
-	dir, err := os.OpenRoot(loc.dir)
-	if err != nil {
+	if _, err := os.Lstat(loc.file(suffixInfo)); err != nil {
 		return nil, versionError(m, err)
 	}
-	if _, err := dir.Lstat(loc.base + suffixInfo); err != nil {
-		dir.Close()
+	dir, err := os.Open(loc.dir)
+	if err != nil {
 		return nil, versionError(m, err)
 	}
 	return &Files{m: m, dir: dir, base: loc.base}, nil
@@ -195,7 +194,7 @@ func (f *Files) Open(suffix string) (*os.File, error) {
 	if !isFileSuffix(suffix) {
 		return nil, invalid(f.m, "unknown file suffix %q", suffix)
 	}
-	file, err := f.dir.Open(f.base + suffix)
+	file, err := openIn(f.dir, f.base+suffix)
 	return checkOpened(f.m, suffix, file, err)
 }
 

@@ -364,6 +364,22 @@ func TestOpenFile(t *testing.T) {
 	if _, err := files.Open(store.DocSPDX); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Files.Open of absent document: %v, want fs.ErrNotExist", err)
 	}
+	// A symbolic link in the version's directory is not followed.
+	info, err := files.Open(".info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("not the store's"), 0o644)
+	if err := os.Symlink(secret, strings.TrimSuffix(info.Name(), ".info")+store.DocSPDX); err != nil {
+		t.Fatal(err)
+	}
+	info.Close()
+	if f, err := files.Open(store.DocSPDX); err == nil {
+		data, _ := io.ReadAll(f)
+		f.Close()
+		t.Errorf("Files.Open followed a symbolic link and read %q", data)
+	}
 	for _, suffix := range []string{"", "/../../x", ".lock", "list"} {
 		if _, err := files.Open(suffix); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("Files.Open(%q) = %v, want ErrInvalid", suffix, err)
