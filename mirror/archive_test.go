@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,5 +169,40 @@ func TestFetchTagShallow(t *testing.T) {
 	want = strings.TrimSpace(strings.ReplaceAll(r.Git("ls-tree", "-r", "--name-only", moved), "\n", " "))
 	if got := paths(moved); got != want || !strings.Contains(got, "new.go") {
 		t.Errorf("files at the moved tag: %s, want %s", got, want)
+	}
+}
+
+// TestFetchTagDumbHTTP: a server that cannot send a shallow pack (git's
+// "dumb" HTTP: static files) gets the plain fetch.
+func TestFetchTagDumbHTTP(t *testing.T) {
+	testrepo.Require(t)
+	dir := t.TempDir()
+	k := testrepo.NewKeys(t, filepath.Join(dir, "keys"))
+	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
+	r.Module("", "corp.example/m")
+	r.Commit("one")
+	r.TagSSH("v1.0.0")
+	bare := filepath.Join(dir, "www", "m.git")
+	if out, err := exec.Command("git", "clone", "-q", "--bare", r.Dir, bare).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := exec.Command("git", "-C", bare, "update-server-info").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(dir, "www"))))
+	defer srv.Close()
+	ctx := context.Background()
+	m, err := Open(ctx, Git{}, filepath.Join(dir, "mirrors"), srv.URL+"/m.git", "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.FetchTag(ctx, "v1.0.0"); err != nil {
+		t.Fatalf("fetch over dumb HTTP: %v", err)
+	}
+	if tag, err := m.ReadTag(ctx, "v1.0.0"); err != nil || tag.Type != "tag" {
+		t.Fatalf("ReadTag: %+v, %v", tag, err)
+	}
+	if err := m.FetchTag(ctx, "v9.9.9"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing tag over dumb HTTP: %v, want ErrNotFound", err)
 	}
 }

@@ -174,10 +174,19 @@ func (m *Mirror) FetchTag(ctx context.Context, tag string) error {
 	// The refspec starts with "+", so git never reads it as an option; the
 	// remote follows "--". Only the tag, its commit and that commit's tree
 	// are needed (--depth=1): the history of a large repository is not.
-	_, err = m.run(ctx, m.dir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-		"--no-recurse-submodules", "--depth=1", "--", m.remote, "+"+ref+":"+ref)
+	// A server that cannot send a shallow pack (git's "dumb" HTTP, very old
+	// servers) gets the plain fetch.
+	fetch := func(extra ...string) error {
+		args := append([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules"}, extra...)
+		_, err := m.run(ctx, m.dir, append(args, "--", m.remote, "+"+ref+":"+ref)...)
+		return err
+	}
+	err = fetch("--depth=1")
+	var ge *Error
+	if errors.As(err, &ge) && strings.Contains(ge.Stderr, "not support shallow") {
+		err = fetch()
+	}
 	if err != nil {
-		var ge *Error
 		if errors.As(err, &ge) && (strings.Contains(ge.Stderr, "couldn't find remote ref") ||
 			strings.Contains(ge.Stderr, "not our ref")) {
 			return fmt.Errorf("%w: %s has no tag %q", ErrNotFound, m.remote, tag)
