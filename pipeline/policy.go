@@ -172,17 +172,27 @@ func ReadRecord(ctx context.Context, st Store, m module.Version) (*Record, error
 	return readRecord(ctx, st, m)
 }
 
+// maxRecord bounds an admission record read.
+const maxRecord = 16 << 20
+
 func readRecord(ctx context.Context, st interface {
 	OpenFile(context.Context, module.Version, string) (*os.File, error)
 }, m module.Version) (*Record, error) {
-	f, err := st.OpenFile(ctx, m, store.DocVerdict)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := integrity.ReadSmall(f, 16<<20)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", m, err)
+	var data []byte
+	if fr, ok := st.(integrity.FileReader); ok {
+		var err error
+		if data, err = fr.ReadFile(ctx, m, store.DocVerdict, maxRecord, nil); err != nil {
+			return nil, err // names the version
+		}
+	} else {
+		f, err := st.OpenFile(ctx, m, store.DocVerdict)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if data, err = integrity.ReadSmall(f, maxRecord); err != nil {
+			return nil, fmt.Errorf("%s: %w", m, err)
+		}
 	}
 	var rec Record
 	if err := json.Unmarshal(data, &rec); err != nil {

@@ -402,6 +402,23 @@ func (o *oneVersion) OpenFile(ctx context.Context, m module.Version, suffix stri
 	return o.files.Open(suffix)
 }
 
+// ReadFile reads a file of the version whole (integrity.FileReader).
+func (o *oneVersion) ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error) {
+	if o.files == nil || m != o.m {
+		f, err := o.Store.OpenFile(ctx, m, suffix)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		data, err := integrity.ReadSmall(f, limit+1)
+		if err == nil && int64(len(data)) > limit {
+			err = fmt.Errorf("%s: larger than %d bytes", suffix, limit)
+		}
+		return data, err
+	}
+	return o.files.ReadFile(suffix, limit, buf)
+}
+
 func (*oneVersion) Walk(context.Context, func(module.Version) error) error {
 	return errors.New("pipeline: walking the store is not supported here")
 }

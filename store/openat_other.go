@@ -3,6 +3,9 @@
 package store
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -10,4 +13,32 @@ import (
 // openIn opens the file name (one path element) of directory dir.
 func openIn(dir *os.File, name string) (*os.File, error) {
 	return os.Open(filepath.Join(dir.Name(), name))
+}
+
+// readIn reads the regular file name of directory dir whole (at most limit
+// bytes, else ErrTooLarge) into buf when it has the capacity.
+func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) {
+	f, err := openIn(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, f.Name())
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrTooLarge, f.Name(), fi.Size(), limit)
+	}
+	b := bytes.NewBuffer(buf[:0])
+	if _, err := b.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
+		return nil, err
+	}
+	if int64(b.Len()) > limit {
+		return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, f.Name(), limit)
+	}
+	return b.Bytes(), nil
 }

@@ -3,6 +3,7 @@
 package store
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -23,5 +24,61 @@ func openIn(dir *os.File, name string) (*os.File, error) {
 			return nil, &os.PathError{Op: "openat", Path: filepath.Join(dir.Name(), name), Err: err}
 		}
 		return os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name)), nil
+	}
+}
+
+// readIn reads the regular file name of directory dir whole (at most limit
+// bytes, else ErrTooLarge) into buf when it has the capacity: openat,
+// fstat, read until the end, close, and nothing else.
+func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) {
+	path := filepath.Join(dir.Name(), name)
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Openat(int(dir.Fd()), name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "openat", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, path)
+	}
+	if st.Size > limit {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrTooLarge, path, st.Size, limit)
+	}
+	// One byte more than the size, to see the end in the next read.
+	if int64(cap(buf)) < st.Size+1 {
+		buf = make([]byte, 0, st.Size+1)
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, path, limit)
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			if int64(len(buf)) > limit {
+				return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, path, limit)
+			}
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
 	}
 }

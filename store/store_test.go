@@ -364,6 +364,24 @@ func TestOpenFile(t *testing.T) {
 	if _, err := files.Open(store.DocSPDX); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Files.Open of absent document: %v, want fs.ErrNotExist", err)
 	}
+	// ReadFile: the same bytes, in the buffer given when it is large enough.
+	for suffix, want := range map[string][]byte{".info": v.Info, ".mod": v.Mod, ".ziphash": []byte(v.ZipHash), store.DocSPDXSig: []byte("sig")} {
+		for _, buf := range [][]byte{nil, make([]byte, 0, 4096)} {
+			got, err := files.ReadFile(suffix, 1<<20, buf)
+			if err != nil || !bytes.Equal(got, want) || buf != nil && &got[0] != &buf[:1][0] {
+				t.Errorf("Files.ReadFile %s (buffer of %d) = %q, %v, want %q in the buffer", suffix, cap(buf), got, err, want)
+			}
+		}
+	}
+	if _, err := files.ReadFile(".mod", int64(len(v.Mod))-1, nil); !errors.Is(err, store.ErrTooLarge) {
+		t.Errorf("Files.ReadFile over the limit: %v, want ErrTooLarge", err)
+	}
+	if _, err := files.ReadFile(store.DocSPDX, 1<<20, nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Files.ReadFile of absent document: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := files.ReadFile("list", 1<<20, nil); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Files.ReadFile(list): %v, want ErrInvalid", err)
+	}
 	// A symbolic link in the version's directory is not followed.
 	info, err := files.Open(".info")
 	if err != nil {
@@ -379,6 +397,9 @@ func TestOpenFile(t *testing.T) {
 		data, _ := io.ReadAll(f)
 		f.Close()
 		t.Errorf("Files.Open followed a symbolic link and read %q", data)
+	}
+	if data, err := files.ReadFile(store.DocSPDX, 1<<20, nil); err == nil {
+		t.Errorf("Files.ReadFile followed a symbolic link and read %q", data)
 	}
 	for _, suffix := range []string{"", "/../../x", ".lock", "list"} {
 		if _, err := files.Open(suffix); !errors.Is(err, store.ErrInvalid) {

@@ -418,12 +418,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	if err != nil {
 		return nil, nil
 	}
-	f, err := st.OpenFile(ctx, m, ".zip")
-	if err != nil {
-		return nil, nil
-	}
-	data, release, err := readWhole(f)
-	f.Close()
+	data, release, err := readZip(ctx, st, m)
 	if err != nil || data == nil {
 		return nil, nil
 	}
@@ -507,6 +502,30 @@ func GoSumFromZip(r io.ReaderAt, size int64, m module.Version) ([]byte, error) {
 		return io.ReadAll(io.LimitReader(rc, MaxGoSum))
 	}
 	return nil, nil
+}
+
+// readZip reads m's zip into a pooled buffer, which release returns; nil
+// data when it is larger than maxInMemory.
+func readZip(ctx context.Context, st Store, m module.Version) (data []byte, release func(), err error) {
+	fr, ok := st.(FileReader)
+	if !ok {
+		f, err := st.OpenFile(ctx, m, ".zip")
+		if err != nil {
+			return nil, nil, err
+		}
+		defer f.Close()
+		return readWhole(f)
+	}
+	bp := zipBufs.Get().(*[]byte)
+	data, err = fr.ReadFile(ctx, m, ".zip", maxInMemory, *bp)
+	if err != nil {
+		zipBufs.Put(bp)
+		return nil, nil, err
+	}
+	if cap(data) > cap(*bp) {
+		*bp = data[:0] // keep the larger buffer for the next zip
+	}
+	return data, func() { zipBufs.Put(bp) }, nil
 }
 
 // readWhole reads f into a pooled buffer, which release returns; nil data
@@ -629,7 +648,17 @@ func hashMod(ctx context.Context, st Store, m module.Version) (string, []byte, e
 	return gosum.ModHash(data), data, nil
 }
 
+// FileReader is a Store that can also read a version's file whole, more
+// cheaply than through OpenFile (store.Files.ReadFile): into buf when it
+// has the capacity; a file larger than limit is an error.
+type FileReader interface {
+	ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error)
+}
+
 func readFile(ctx context.Context, st Store, m module.Version, suffix string, limit int64) ([]byte, error) {
+	if fr, ok := st.(FileReader); ok {
+		return fr.ReadFile(ctx, m, suffix, limit, nil)
+	}
 	f, err := st.OpenFile(ctx, m, suffix)
 	if err != nil {
 		return nil, err
