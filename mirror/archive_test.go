@@ -27,11 +27,7 @@ import (
 // LICENSE), through .gitattributes export-ignore, export-subst and eol
 // rules, a symlink, a nested module and a vendor directory.
 func TestModuleFilesAgree(t *testing.T) {
-	testrepo.Require(t)
-	dir := t.TempDir()
-	k := testrepo.NewKeys(t, filepath.Join(dir, "keys"))
-	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
-	r.Module("", "corp.example/m")
+	dir, r := newRepo(t)
 	r.Module("sub", "corp.example/m/sub")
 	r.Module("lic", "corp.example/m/lic")
 	r.Module("nested", "corp.example/m/nested")
@@ -114,11 +110,7 @@ func TestLimitedBuffer(t *testing.T) {
 // tree, not the history: a file deleted before the tag is not in the mirror.
 // A moved tag is still seen, and the zip of each commit is complete.
 func TestFetchTagShallow(t *testing.T) {
-	testrepo.Require(t)
-	dir := t.TempDir()
-	k := testrepo.NewKeys(t, filepath.Join(dir, "keys"))
-	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
-	r.Module("", "corp.example/m")
+	dir, r := newRepo(t)
 	r.Write(map[string]string{"old.txt": "only in history\n"})
 	r.Commit("one")
 	oldBlob := strings.TrimSpace(r.Git("rev-parse", "HEAD:old.txt"))
@@ -175,11 +167,7 @@ func TestFetchTagShallow(t *testing.T) {
 // TestFetchTagDumbHTTP: a server that cannot send a shallow pack (git's
 // "dumb" HTTP: static files) gets the plain fetch.
 func TestFetchTagDumbHTTP(t *testing.T) {
-	testrepo.Require(t)
-	dir := t.TempDir()
-	k := testrepo.NewKeys(t, filepath.Join(dir, "keys"))
-	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
-	r.Module("", "corp.example/m")
+	dir, r := newRepo(t)
 	r.Commit("one")
 	r.TagSSH("v1.0.0")
 	bare := filepath.Join(dir, "www", "m.git")

@@ -72,11 +72,7 @@ func FuzzCheckTagName(f *testing.F) {
 // A real fetch from a real repository: the tag arrives; a tag moved upstream
 // is seen (not hidden by the old local copy); a missing tag is ErrNotFound.
 func TestFetchTag(t *testing.T) {
-	testrepo.Require(t)
-	dir := t.TempDir()
-	k := testrepo.NewKeys(t, filepath.Join(dir, "keys"))
-	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
-	r.Module("", "corp.example/m")
+	dir, r := newRepo(t)
 	r.Commit("one")
 	r.TagSSH("v1.0.0")
 	ctx := context.Background()
@@ -122,11 +118,7 @@ func TestFetchTag(t *testing.T) {
 // directory is ErrNotFound; a file over the limit is refused before it is
 // read; the mirror's configuration checks every fetched object.
 func TestReadFile(t *testing.T) {
-	testrepo.Require(t)
-	dir := t.TempDir()
-	k := testrepo.NewKeys(t, filepath.Join(dir, "keys"))
-	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
-	r.Module("", "corp.example/m")
+	dir, r := newRepo(t)
 	r.Write(map[string]string{"sub/big.txt": strings.Repeat("x", 5000)})
 	commit := r.Commit("one")
 	r.TagGPG("v1.0.0")
@@ -175,4 +167,16 @@ func fetched(t *testing.T, root, repo, tag string) *Mirror {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// newRepo makes a git repository with a module corp.example/m at its root,
+// and signing keys, under a new temporary directory (returned).
+func newRepo(t *testing.T) (string, *testrepo.Repo) {
+	t.Helper()
+	testrepo.Require(t)
+	dir := t.TempDir()
+	k := testrepo.NewKeys(t, filepath.Join(dir, "keys"))
+	r := testrepo.NewRepo(t, k, filepath.Join(dir, "repo"))
+	r.Module("", "corp.example/m")
+	return dir, r
 }
