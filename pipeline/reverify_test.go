@@ -2,9 +2,7 @@ package pipeline
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,9 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/sumdb"
-	"golang.org/x/mod/sumdb/note"
 
+	"github.com/modgate/modgate/internal/sumdbtest"
 	"github.com/modgate/modgate/verifiers/depsum"
 )
 
@@ -22,20 +19,9 @@ import (
 // over HTTP, read through depsum.SumDB with its tlog proofs.
 func publicTestDB(t *testing.T, records map[string]string) (*depsum.SumDB, string) {
 	t.Helper()
-	skey, vkey, err := note.GenerateKey(rand.Reader, "sum.test.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := sumdb.NewTestServer(skey, func(path, vers string) ([]byte, error) {
-		rec, ok := records[path+"@"+vers]
-		if !ok {
-			return nil, fs.ErrNotExist
-		}
-		return []byte(rec), nil
-	})
-	srv := httptest.NewServer(sumdb.NewServer(ts))
-	t.Cleanup(srv.Close)
-	db, err := depsum.NewSumDB(depsum.SumDBOptions{Key: vkey, URL: srv.URL, CacheDir: t.TempDir()})
+	skey, vkey := sumdbtest.Key(t, "sum.test.example")
+	url := sumdbtest.New(skey, records).Serve(t)
+	db, err := depsum.NewSumDB(depsum.SumDBOptions{Key: vkey, URL: url, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestFetch(t *testing.T) {
 	if data, err := os.ReadFile(mod.ZipPath); err != nil || !bytes.Equal(data, tm.zip) {
 		t.Errorf("zip at %s: %v (equal: %v)", mod.ZipPath, err, bytes.Equal(data, tm.zip))
 	}
-	if got := e.db.lookups.Load(); got != 1 {
+	if got := e.db.lookups(); got != 1 {
 		t.Errorf("%d lookups in the checksum database, want 1", got)
 	}
 	if err := mod.Remove(); err != nil {
@@ -203,7 +203,7 @@ func TestFetchDBUnavailable(t *testing.T) {
 		http.Error(w, "overloaded", http.StatusServiceUnavailable)
 		return true
 	}
-	e.db.intercept.Store(&fail)
+	e.db.server.Intercept(fail)
 	_, err := e.fetch(e.fetcher(Options{}), tm.m)
 	if !IsTransient(err) || !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("want transient, got %v", err)
@@ -220,7 +220,7 @@ func TestFetchNotFound(t *testing.T) {
 	if !strings.Contains(err.Error(), "example.com/absent@v1.0.0: info: GET "+e.proxy.srv.URL) || !strings.Contains(err.Error(), "404") {
 		t.Errorf("error = %v", err)
 	}
-	if n := e.db.lookups.Load(); n != 0 {
+	if n := e.db.lookups(); n != 0 {
 		t.Errorf("%d database lookups for a version no proxy has", n)
 	}
 }
@@ -357,7 +357,7 @@ func TestFetchInvalid(t *testing.T) {
 	if n := e.proxy.count(""); n != 0 {
 		t.Errorf("%d requests to the proxy", n)
 	}
-	if n := e.db.lookups.Load(); n != 0 {
+	if n := e.db.lookups(); n != 0 {
 		t.Errorf("%d lookups in the database", n)
 	}
 }

@@ -58,7 +58,7 @@ func TestFetchConcurrent(t *testing.T) {
 			t.Errorf("%d %s requests, want 1", c, ext)
 		}
 	}
-	if c := e.db.lookups.Load(); c != 1 {
+	if c := e.db.lookups(); c != 1 {
 		t.Errorf("%d database lookups, want 1", c)
 	}
 	for _, m := range mods {

@@ -21,11 +21,11 @@ import (
 	"time"
 
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
 	modzip "golang.org/x/mod/zip"
 
+	"github.com/modgate/modgate/internal/sumdbtest"
 	"github.com/modgate/modgate/verifiers/depsum"
 )
 
@@ -253,38 +253,14 @@ func (p *testProxy) count(suffix string) int {
 // depsum.SumDB, so that every record is proven with real tlog proofs.
 type testDB struct {
 	*depsum.SumDB
-	srv       *httptest.Server
-	lookups   atomic.Int64
-	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
-
-	mu      sync.Mutex
-	records map[string]string // "path@version" → go.sum lines
+	server *sumdbtest.Server
 }
 
 func newTestDB(t testing.TB) *testDB {
 	t.Helper()
 	skey, vkey := testKey()
-	db := &testDB{records: make(map[string]string)}
-	ts := sumdb.NewTestServer(skey, func(path, vers string) ([]byte, error) {
-		db.mu.Lock()
-		defer db.mu.Unlock()
-		rec, ok := db.records[path+"@"+vers]
-		if !ok {
-			return nil, fs.ErrNotExist
-		}
-		return []byte(rec), nil
-	})
-	h := sumdb.NewServer(ts)
-	db.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/lookup/") {
-			db.lookups.Add(1)
-		}
-		if f := db.intercept.Load(); f != nil && (*f)(w, r) {
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(db.srv.Close)
+	db := &testDB{server: sumdbtest.New(skey, nil)}
+	url := db.server.Serve(t)
 	// Not t.TempDir: a lookup whose caller gave up finishes in the
 	// background (see depsum.SumDB.Lookup) and may still write its cache.
 	cache, err := os.MkdirTemp("", "upstream-sumdb-cache-")
@@ -301,7 +277,7 @@ func newTestDB(t testing.TB) *testDB {
 	})
 	db.SumDB, err = depsum.NewSumDB(depsum.SumDBOptions{
 		Key:      vkey,
-		URL:      db.srv.URL,
+		URL:      url,
 		CacheDir: cache,
 		Logger:   discard,
 	})
@@ -313,11 +289,10 @@ func newTestDB(t testing.TB) *testDB {
 
 // set records a version's go.sum lines; the database adds them to its log
 // when first asked.
-func (db *testDB) set(m module.Version, record string) {
-	db.mu.Lock()
-	db.records[m.String()] = record
-	db.mu.Unlock()
-}
+func (db *testDB) set(m module.Version, record string) { db.server.Set(m.String(), record) }
+
+// lookups is the number of /lookup/ requests the database got.
+func (db *testDB) lookups() int { return len(db.server.Lookups()) }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,11 +17,11 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
-	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
 	modzip "golang.org/x/mod/zip"
 
+	"github.com/modgate/modgate/internal/sumdbtest"
 	"github.com/modgate/modgate/pipeline"
 )
 
@@ -95,13 +94,7 @@ func cmdUpstreamProxy(ts *testscript.TestScript, neg bool, args []string) {
 
 	skey, vkey, err := note.GenerateKey(rand.Reader, "sum.upstream.example")
 	ts.Check(err)
-	db := sumdb.NewTestServer(skey, func(path, version string) ([]byte, error) {
-		if r, ok := records[path+"@"+version]; ok {
-			return []byte(r), nil
-		}
-		return nil, fs.ErrNotExist
-	})
-	sumdbHandler := http.StripPrefix("/sumdb/sum.upstream.example", sumdb.NewServer(db))
+	sumdbHandler := http.StripPrefix("/sumdb/sum.upstream.example", sumdbtest.New(skey, records).Handler())
 	files := http.FileServer(http.Dir(out))
 	c := &counter{n: make(map[string]int)}
 	upstreamCounts.Store(ts, c)

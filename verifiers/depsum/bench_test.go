@@ -29,19 +29,19 @@ func BenchmarkCheck(b *testing.B) {
 	}
 	check(b, warm)
 	b.Run("memory", func(b *testing.B) {
-		before := pub.requests.Load()
+		before := pub.Requests()
 		for b.Loop() {
 			check(b, warm)
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
-		b.ReportMetric(float64(pub.requests.Load()-before)/float64(b.N), "requests/op")
+		b.ReportMetric(float64(pub.Requests()-before)/float64(b.N), "requests/op")
 	})
 	b.Run("disk", func(b *testing.B) {
-		before := pub.requests.Load()
+		before := pub.Requests()
 		for b.Loop() {
 			check(b, newTestSumDB(b, pub.srv.URL, dir))
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
-		b.ReportMetric(float64(pub.requests.Load()-before)/float64(b.N), "requests/op")
+		b.ReportMetric(float64(pub.Requests()-before)/float64(b.N), "requests/op")
 	})
 }

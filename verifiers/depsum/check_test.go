@@ -137,11 +137,11 @@ func TestCheckGood(t *testing.T) {
 	}
 
 	// Again, from the cache: no request reaches the database.
-	before := f.pub.requests.Load()
+	before := f.pub.Requests()
 	if _, err := f.check(t, goodGoMod, goodGoSum); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.pub.requests.Load() - before; n != 0 {
+	if n := f.pub.Requests() - before; n != 0 {
 		t.Errorf("warm check made %d requests", n)
 	}
 }
@@ -268,7 +268,7 @@ func TestCheckPrivate(t *testing.T) {
 		t.Errorf("IsTransient=%v IsSecurity=%v check=%s", IsTransient(err), IsSecurity(err), p.Check)
 	}
 	// Private module paths never reach the public database.
-	asked := f.pub.lookups()
+	asked := f.pub.Lookups()
 	if len(asked) == 0 {
 		t.Fatal("no public lookups recorded")
 	}
@@ -349,7 +349,7 @@ func TestCheckUnavailable(t *testing.T) {
 
 func TestCheckServerErrorRecovers(t *testing.T) {
 	f := newFixture(t)
-	f.pub.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+	f.pub.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, "overloaded", http.StatusServiceUnavailable)
 		return true
 	})
@@ -357,7 +357,7 @@ func TestCheckServerErrorRecovers(t *testing.T) {
 	if !IsTransient(err) || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "overloaded") {
 		t.Fatalf("want transient 503, got %v", err)
 	}
-	f.pub.setIntercept(nil)
+	f.pub.Intercept(nil)
 	if _, err := f.check(t, goodGoMod, goodGoSum); err != nil {
 		t.Fatalf("after the database recovered: %v", err)
 	}
@@ -383,7 +383,7 @@ func TestCheckOrder(t *testing.T) {
 		p := fmt.Sprintf("example.com/m%02d", i)
 		gosum.WriteString(sumLines(p, "v1.0.0"))
 		want = append(want, p)
-		f.pub.set(p+"@v1.0.0", strings.Replace(sumLines(p, "v1.0.0"), zipHash(p, "v1.0.0"), h1("other"), 1))
+		f.pub.Set(p+"@v1.0.0", strings.Replace(sumLines(p, "v1.0.0"), zipHash(p, "v1.0.0"), h1("other"), 1))
 	}
 	gomod := "module corp.example/app\n\ngo 1.22\n\nrequire example.com/zz v1.0.0\n"
 	for range 3 {

@@ -9,15 +9,13 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
+	"github.com/modgate/modgate/internal/sumdbtest"
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -54,22 +52,8 @@ func modLine(path, vers string) string {
 
 // testDB is a checksum database served over HTTP from sumdb.TestServer.
 type testDB struct {
-	ts       *sumdb.TestServer
-	srv      *httptest.Server
-	requests atomic.Int64
-	// intercept, if set, sees each request first; true means it answered.
-	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
-
-	mu      sync.Mutex
-	records map[string]string // "path@version" → record text
-	asked   []string          // the paths of /lookup/ requests
-}
-
-// lookups returns the paths of the /lookup/ requests the database received.
-func (db *testDB) lookups() []string {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	return append([]string(nil), db.asked...)
+	*sumdbtest.Server
+	srv *httptest.Server
 }
 
 // newTestDB serves records (keyed "path@version") signed with the test key.
@@ -78,53 +62,16 @@ func (db *testDB) lookups() []string {
 func newTestDB(t testing.TB, records map[string]string, order ...string) *testDB {
 	t.Helper()
 	skey, _ := testKey()
-	db := &testDB{records: records}
-	db.ts = sumdb.NewTestServer(skey, func(path, vers string) ([]byte, error) {
-		db.mu.Lock()
-		defer db.mu.Unlock()
-		rec, ok := db.records[path+"@"+vers]
-		if !ok {
-			return nil, fs.ErrNotExist
-		}
-		return []byte(rec), nil
-	})
+	db := &testDB{Server: sumdbtest.New(skey, records)}
 	for _, pv := range order {
 		path, vers, _ := strings.Cut(pv, "@")
-		if _, err := db.ts.Lookup(context.Background(), module.Version{Path: path, Version: vers}); err != nil {
+		if _, err := db.TS.Lookup(context.Background(), module.Version{Path: path, Version: vers}); err != nil {
 			t.Fatalf("preloading %s: %v", pv, err)
 		}
 	}
-	h := sumdb.NewServer(db.ts)
-	db.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		db.requests.Add(1)
-		if strings.HasPrefix(r.URL.Path, "/lookup/") {
-			db.mu.Lock()
-			db.asked = append(db.asked, r.URL.Path)
-			db.mu.Unlock()
-		}
-		if f := db.intercept.Load(); f != nil && (*f)(w, r) {
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
+	db.srv = httptest.NewServer(db.Handler())
 	t.Cleanup(db.srv.Close)
 	return db
-}
-
-// set adds or changes a record the database will add to its log when asked.
-func (db *testDB) set(pv, rec string) {
-	db.mu.Lock()
-	db.records[pv] = rec
-	db.mu.Unlock()
-}
-
-// setIntercept installs f as the interceptor (nil removes it).
-func (db *testDB) setIntercept(f func(http.ResponseWriter, *http.Request) bool) {
-	if f == nil {
-		db.intercept.Store(nil)
-		return
-	}
-	db.intercept.Store(&f)
 }
 
 // recordsFor makes the records of made-up module versions ("path@version").

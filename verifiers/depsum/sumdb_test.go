@@ -122,7 +122,7 @@ func TestStaleHead(t *testing.T) {
 	if err := checkWith(t, newTestSumDB(t, stale.srv.URL, dir), modX); err != nil {
 		t.Fatal(err)
 	}
-	if stale.requests.Load() == 0 {
+	if stale.Requests() == 0 {
 		t.Fatal("the stale server was not asked")
 	}
 }
@@ -132,12 +132,12 @@ func TestStaleHead(t *testing.T) {
 func TestForgedRecord(t *testing.T) {
 	a := newTestDB(t, recordsFor(modX, modY), modX, modY)
 	good, evil := zipHash("example.com/x", "v1.0.0"), h1("evil")
-	a.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+	a.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.HasPrefix(r.URL.Path, "/lookup/") {
 			return false
 		}
 		rec := httptest.NewRecorder()
-		sumdb.NewServer(a.ts).ServeHTTP(rec, r)
+		sumdb.NewServer(a.TS).ServeHTTP(rec, r)
 		w.Write(bytes.Replace(rec.Body.Bytes(), []byte(good), []byte(evil), 1))
 		return true
 	})
