@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/modgate/modgate/internal/oneline"
 )
 
 // Sentinel errors for the checks, usable with errors.Is on a CheckError.
@@ -62,6 +64,5 @@ func (r *rejection) Unwrap() []error { return r.errs }
 
 // oneLine folds a multi-line message (git's stderr, say) into one line.
 func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+	return oneline.String(strings.ReplaceAll(strings.TrimSpace(s), "\n", "; "), 0)
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modgate/modgate/internal/oneline"
 	"github.com/modgate/modgate/store"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
@@ -347,23 +348,6 @@ func (p *proxy) internalError(w http.ResponseWriter, r *http.Request, err error)
 	fail(w, http.StatusInternalServerError, "internal server error")
 }
 
-// oneLine keeps a reason to one short line of printable text: it comes from
-// findings that quote outside input.
-func oneLine(s string) string {
-	var b []rune
-	for _, c := range s {
-		if c < ' ' || c == 0x7f {
-			c = ' '
-		}
-		b = append(b, c)
-		if len(b) >= 400 {
-			b = append(b, '…')
-			break
-		}
-	}
-	return string(b)
-}
-
 // fail writes an error. The go command shows a text/plain body to its user
 // ("server response: ..."), so msg is one short line for a person.
 func fail(w http.ResponseWriter, status int, msg string) {
@@ -374,3 +358,6 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	io.WriteString(w, msg+"\n")
 }
+
+// oneLine is s on one line, at most 400 bytes.
+func oneLine(s string) string { return oneline.String(s, 400) }

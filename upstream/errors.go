@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/modgate/modgate/internal/oneline"
 	"github.com/modgate/modgate/verifiers/depsum"
 )
 
@@ -158,21 +159,6 @@ func scrub(msg string, secrets []string) string {
 	return msg
 }
 
-// oneLine folds a message into one line and bounds its length: a server
-// chooses part of some messages.
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "?")), " ")
-	const max = 600
-	if len(s) > max {
-		i := max
-		for i > 0 && !utf8.RuneStart(s[i]) {
-			i--
-		}
-		s = s[:i] + "…"
-	}
-	return s
-}
-
 // printable quotes s if it holds anything but printable, non-space
 // characters: module paths and versions in requests are hostile input.
 func printable(s string) string {
@@ -181,3 +167,6 @@ func printable(s string) string {
 	}
 	return s
 }
+
+// oneLine is s on one line, at most 600 bytes.
+func oneLine(s string) string { return oneline.String(s, 600) }

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/modgate/modgate/internal/oneline"
 )
 
 // Sentinel errors. Every [*Problem] wraps exactly one of them.
@@ -173,17 +174,5 @@ func IsSecurity(err error) bool {
 	return errors.Is(err, ErrMismatch) || errors.Is(err, ErrSecurity)
 }
 
-// oneLine folds a multi-line message into one line, and bounds its length:
-// a misbehaving server chooses part of some messages.
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	const max = 600
-	if len(s) > max {
-		i := max
-		for i > 0 && !utf8.RuneStart(s[i]) {
-			i--
-		}
-		s = s[:i] + "…"
-	}
-	return s
-}
+// oneLine is s on one line, at most 600 bytes.
+func oneLine(s string) string { return oneline.String(s, 600) }
