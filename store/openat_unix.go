@@ -15,15 +15,24 @@ import (
 // os.Root do for every file (four fcntl and an epoll_ctl that fails for
 // regular files; a third of the system calls of reading a small file).
 func openIn(dir *os.File, name string) (*os.File, error) {
+	fd, err := openat(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name)), nil
+}
+
+// openat opens name in dir read-only, not following a symbolic link.
+func openat(dir *os.File, name string) (int, error) {
 	for {
 		fd, err := syscall.Openat(int(dir.Fd()), name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "openat", Path: filepath.Join(dir.Name(), name), Err: err}
+			return -1, &os.PathError{Op: "openat", Path: filepath.Join(dir.Name(), name), Err: err}
 		}
-		return os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name)), nil
+		return fd, nil
 	}
 }
 
@@ -31,19 +40,12 @@ func openIn(dir *os.File, name string) (*os.File, error) {
 // bytes, else ErrTooLarge) into buf when it has the capacity: openat,
 // fstat, read until the end, close, and nothing else.
 func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) {
-	path := filepath.Join(dir.Name(), name)
-	var fd int
-	var err error
-	for {
-		fd, err = syscall.Openat(int(dir.Fd()), name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	fd, err := openat(dir, name)
 	if err != nil {
-		return nil, &os.PathError{Op: "openat", Path: path, Err: err}
+		return nil, err
 	}
 	defer syscall.Close(fd)
+	path := filepath.Join(dir.Name(), name)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
 		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
