@@ -43,6 +43,9 @@ type Store interface {
 	OpenFile(ctx context.Context, m module.Version, suffix string) (*os.File, error)
 	// OpenVersion opens the files of one published version together.
 	OpenVersion(ctx context.Context, m module.Version) (*store.Files, error)
+	// ReadFile reads one file of a published version whole; a file larger
+	// than limit is an error.
+	ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error)
 }
 
 // ChecksumLog is modgate's checksum database: an append-only log of go.sum

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 
 	"golang.org/x/mod/module"
@@ -14,7 +13,6 @@ import (
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/policies"
 	"github.com/modgate/modgate/store"
-	"github.com/modgate/modgate/verifiers/integrity"
 )
 
 // Record is what modgate keeps about an admitted version beside its files
@@ -167,32 +165,18 @@ func (p *Pipeline) readRecord(ctx context.Context, m module.Version) (*Record, e
 	return ReadRecord(ctx, p.store, m)
 }
 
-// ReadRecord reads the record stored beside a published version.
-func ReadRecord(ctx context.Context, st Store, m module.Version) (*Record, error) {
-	return readRecord(ctx, st, m)
-}
-
 // maxRecord bounds an admission record read.
 const maxRecord = 16 << 20
 
-func readRecord(ctx context.Context, st interface {
-	OpenFile(context.Context, module.Version, string) (*os.File, error)
+// ReadRecord reads the record stored beside a published version.
+// st is a Store, or anything else that reads a version's files the same
+// way.
+func ReadRecord(ctx context.Context, st interface {
+	ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error)
 }, m module.Version) (*Record, error) {
-	var data []byte
-	if fr, ok := st.(integrity.FileReader); ok {
-		var err error
-		if data, err = fr.ReadFile(ctx, m, store.DocVerdict, maxRecord, nil); err != nil {
-			return nil, err // names the version
-		}
-	} else {
-		f, err := st.OpenFile(ctx, m, store.DocVerdict)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if data, err = integrity.ReadSmall(f, maxRecord); err != nil {
-			return nil, fmt.Errorf("%s: %w", m, err)
-		}
+	data, err := st.ReadFile(ctx, m, store.DocVerdict, maxRecord, nil)
+	if err != nil {
+		return nil, err // names the version
 	}
 	var rec Record
 	if err := json.Unmarshal(data, &rec); err != nil {

@@ -150,7 +150,7 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 		add("sbom-signature", false, "published without a signed SBOM and verification summary")
 	}
 
-	rec, err := readRecord(ctx, st, m)
+	rec, err := ReadRecord(ctx, st, m)
 	if err != nil {
 		add("record", false, "no admission record to re-check against: %v", err)
 		return res, nil
@@ -402,19 +402,9 @@ func (o *oneVersion) OpenFile(ctx context.Context, m module.Version, suffix stri
 	return o.files.Open(suffix)
 }
 
-// ReadFile reads a file of the version whole (integrity.FileReader).
 func (o *oneVersion) ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error) {
 	if o.files == nil || m != o.m {
-		f, err := o.Store.OpenFile(ctx, m, suffix)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		data, err := integrity.ReadSmall(f, limit+1)
-		if err == nil && int64(len(data)) > limit {
-			err = fmt.Errorf("%s: larger than %d bytes", suffix, limit)
-		}
-		return data, err
+		return o.Store.ReadFile(ctx, m, suffix, limit, buf)
 	}
 	return o.files.ReadFile(suffix, limit, buf)
 }

@@ -165,6 +165,16 @@ func openError(m module.Version, suffix string, err error) error {
 	return versionError(m, err)
 }
 
+// ReadFile reads one file of published version m whole (Files.ReadFile).
+func (d *Dir) ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error) {
+	files, err := d.OpenVersion(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	defer files.Close()
+	return files.ReadFile(suffix, limit, buf)
+}
+
 // Files are the files of one published version, opened relative to its
 // directory: for readers of many files of a version (re-verification),
 // which OpenFile would each look up from the store's root.

@@ -41,6 +41,9 @@ type Store interface {
 	// OpenFile opens one file (".zip", ".mod", ".ziphash") of a published
 	// version.
 	OpenFile(ctx context.Context, m module.Version, suffix string) (*os.File, error)
+	// ReadFile reads one file of a published version whole, into buf when
+	// it has the capacity; a file larger than limit is an error.
+	ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error)
 }
 
 // Log is modgate's checksum log, read-only.
@@ -419,7 +422,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 		return nil, nil
 	}
 	data, release, err := readZip(ctx, st, m)
-	if err != nil || data == nil {
+	if err != nil {
 		return nil, nil
 	}
 	defer release()
@@ -504,20 +507,11 @@ func GoSumFromZip(r io.ReaderAt, size int64, m module.Version) ([]byte, error) {
 	return nil, nil
 }
 
-// readZip reads m's zip into a pooled buffer, which release returns; nil
-// data when it is larger than maxInMemory.
+// readZip reads m's zip into a pooled buffer, which release returns; a zip
+// larger than maxInMemory is an error.
 func readZip(ctx context.Context, st Store, m module.Version) (data []byte, release func(), err error) {
-	fr, ok := st.(FileReader)
-	if !ok {
-		f, err := st.OpenFile(ctx, m, ".zip")
-		if err != nil {
-			return nil, nil, err
-		}
-		defer f.Close()
-		return readWhole(f)
-	}
 	bp := zipBufs.Get().(*[]byte)
-	data, err = fr.ReadFile(ctx, m, ".zip", maxInMemory, *bp)
+	data, err = st.ReadFile(ctx, m, ".zip", maxInMemory, *bp)
 	if err != nil {
 		zipBufs.Put(bp)
 		return nil, nil, err
@@ -648,47 +642,8 @@ func hashMod(ctx context.Context, st Store, m module.Version) (string, []byte, e
 	return gosum.ModHash(data), data, nil
 }
 
-// FileReader is a Store that can also read a version's file whole, more
-// cheaply than through OpenFile (store.Files.ReadFile): into buf when it
-// has the capacity; a file larger than limit is an error.
-type FileReader interface {
-	ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error)
-}
-
 func readFile(ctx context.Context, st Store, m module.Version, suffix string, limit int64) ([]byte, error) {
-	if fr, ok := st.(FileReader); ok {
-		return fr.ReadFile(ctx, m, suffix, limit, nil)
-	}
-	f, err := st.OpenFile(ctx, m, suffix)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ReadSmall(f, limit)
-}
-
-// ReadSmall reads f to its end, at most limit bytes, in one read when the
-// file is the size it says (io.ReadAll would start small and grow).
-func ReadSmall(f *os.File, limit int64) ([]byte, error) {
-	size := int64(512)
-	if fi, err := f.Stat(); err == nil && fi.Size() < limit {
-		size = fi.Size() + 1 // one more, to see the end in the same read
-	}
-	buf := make([]byte, 0, min(size, limit))
-	for int64(len(buf)) < limit {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := f.Read(buf[len(buf):min(int64(cap(buf)), limit)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-	return buf, nil
+	return st.ReadFile(ctx, m, suffix, limit, nil)
 }
 
 // checkSigned verifies the SBOM's signature and the verification summary
