@@ -15,10 +15,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/modgate/modgate/internal/oneline"
-	"github.com/modgate/modgate/store"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
+
+	"github.com/modgate/modgate/internal/oneline"
+	"github.com/modgate/modgate/store"
 )
 
 // Cache policies. A published version never changes, so its files may be

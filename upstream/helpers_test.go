@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,24 +21,17 @@ import (
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
-	"golang.org/x/mod/sumdb/note"
 	modzip "golang.org/x/mod/zip"
 
 	"github.com/modgate/modgate/internal/sumdbtest"
 	"github.com/modgate/modgate/verifiers/depsum"
 )
 
-// testDBName is the name of the test checksum database.
-const testDBName = "sum.example.test"
+// testDBName is the name of the test checksum databases, and testKey
+// their one key (so that two can disagree under the same name: a fork).
+const testDBName = sumdbtest.Name
 
-// testKey is the signing key of the test checksum databases.
-var testKey = sync.OnceValues(func() (skey, vkey string) {
-	skey, vkey, err := note.GenerateKey(rand.Reader, testDBName)
-	if err != nil {
-		panic(err)
-	}
-	return skey, vkey
-})
+var testKey = sumdbtest.SharedKey
 
 // testTime is the Time of every test version.
 var testTime = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -18,6 +18,20 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
+// Name is the name of the databases signed with SharedKey.
+const Name = "sum.example.test"
+
+// SharedKey is one signer and verifier key for Name, made once per test
+// binary, so that two databases can disagree under the same name and key
+// (a fork).
+var SharedKey = sync.OnceValues(func() (skey, vkey string) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, Name)
+	if err != nil {
+		panic(err)
+	}
+	return skey, vkey
+})
+
 // Key generates a signer and verifier key for a database called name.
 func Key(tb testing.TB, name string) (skey, vkey string) {
 	tb.Helper()

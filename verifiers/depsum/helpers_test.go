@@ -2,7 +2,6 @@ package depsum
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -11,26 +10,18 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/modgate/modgate/internal/sumdbtest"
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/sumdb/note"
+
+	"github.com/modgate/modgate/internal/sumdbtest"
 )
 
-// testDBName is the name of the test checksum databases.
-const testDBName = "sum.example.test"
+// testDBName is the name of the test checksum databases, and testKey
+// their one key (so that two can disagree under the same name: a fork).
+const testDBName = sumdbtest.Name
 
-// testKey is one signing key shared by the test databases, so that two of
-// them can disagree under the same name and key (a fork).
-var testKey = sync.OnceValues(func() (skey, vkey string) {
-	skey, vkey, err := note.GenerateKey(rand.Reader, testDBName)
-	if err != nil {
-		panic(err)
-	}
-	return skey, vkey
-})
+var testKey = sumdbtest.SharedKey
 
 // h1 is a made-up but well-formed h1: hash.
 func h1(s string) string {
