@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/modgate/modgate/internal/gosum"
+	"github.com/modgate/modgate/internal/memo"
 	"github.com/modgate/modgate/sbom"
 )
 
@@ -120,60 +121,11 @@ type Options struct {
 	Memo *Memo
 }
 
-// Memo remembers signature verifications that succeeded, keyed by a
-// SHA-256 over everything the verification depended on: the same inputs
-// verify the same way, so a hit is as good as verifying again. It lives in
-// memory only (a memo on disk could be written by whoever can write the
-// store). Safe for concurrent use.
-type Memo struct {
-	mu sync.Mutex
-	m  map[[32]byte]struct{}
-}
+// Memo remembers signature verifications that succeeded (memo.Set).
+type Memo = memo.Set
 
-// NewMemo returns an empty memo.
-func NewMemo() *Memo { return &Memo{m: make(map[[32]byte]struct{})} }
-
-// maxMemo bounds the memo (about 100 bytes an entry).
-const maxMemo = 1 << 20
-
-func memoKey(parts ...[]byte) [32]byte {
-	h := sha256.New()
-	for _, p := range parts {
-		var n [8]byte
-		for i := range n {
-			n[i] = byte(uint64(len(p)) >> (8 * i))
-		}
-		h.Write(n[:])
-		h.Write(p)
-	}
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
-}
-
-// verify runs check unless the memo says the same inputs verified before.
-func (mm *Memo) verify(check func() error, parts ...[]byte) error {
-	if mm == nil {
-		return check()
-	}
-	k := memoKey(parts...)
-	mm.mu.Lock()
-	_, ok := mm.m[k]
-	mm.mu.Unlock()
-	if ok {
-		return nil
-	}
-	if err := check(); err != nil {
-		return err
-	}
-	mm.mu.Lock()
-	if len(mm.m) >= maxMemo {
-		clear(mm.m)
-	}
-	mm.m[k] = struct{}{}
-	mm.mu.Unlock()
-	return nil
-}
+// NewMemo returns an empty memo for about a million signatures.
+func NewMemo() *Memo { return &Memo{Max: 1 << 20} }
 
 // Check verifies every published version. Findings are in the report; the
 // error is for failures to run at all (an unreadable store, a log that
@@ -429,7 +381,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	d := sha256.Sum256(data)
 	v := &Version{ZipHash: zipH1, ZipSHA256: hex.EncodeToString(d[:]), ZipSize: int64(len(data)), GoSumKnown: true}
 	pub := opts.PublicKey
-	if opts.Memo.verify(func() error { return sbom.VerifySummaryZip(pub, env, v.ZipSHA256, zipH1) },
+	if opts.Memo.Verify(func() error { return sbom.VerifySummaryZip(pub, env, v.ZipSHA256, zipH1) },
 		[]byte("summary-zip"), pub, env, []byte(v.ZipSHA256), []byte(zipH1)) != nil {
 		return nil, nil
 	}
@@ -451,7 +403,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 		return nil, nil
 	}
 	sd := sha256.Sum256(doc)
-	if opts.Memo.verify(func() error { return sbom.VerifyBlob(pub, doc, sig) }, []byte("sbom"), pub, sd[:], sig) != nil {
+	if opts.Memo.Verify(func() error { return sbom.VerifyBlob(pub, doc, sig) }, []byte("sbom"), pub, sd[:], sig) != nil {
 		return nil, nil
 	}
 	v.SBOMSHA256 = hex.EncodeToString(sd[:])
@@ -667,7 +619,7 @@ func checkSigned(ctx context.Context, st Store, opts Options, zipSHA, zipH1 stri
 	default:
 		d := sha256.Sum256(doc)
 		sbomSHA = hex.EncodeToString(d[:])
-		err := opts.Memo.verify(func() error { return sbom.VerifyBlob(pub, doc, sig) }, []byte("sbom"), pub, d[:], sig)
+		err := opts.Memo.Verify(func() error { return sbom.VerifyBlob(pub, doc, sig) }, []byte("sbom"), pub, d[:], sig)
 		if err != nil {
 			finding("sbom-signature", "%v", err)
 		}
@@ -679,9 +631,9 @@ func checkSigned(ctx context.Context, st Store, opts Options, zipSHA, zipH1 stri
 	}
 	switch {
 	case zipSHA != "":
-		err = opts.Memo.verify(func() error { return sbom.VerifySummary(pub, env, zipSHA) }, []byte("summary"), pub, env, []byte(zipSHA))
+		err = opts.Memo.Verify(func() error { return sbom.VerifySummary(pub, env, zipSHA) }, []byte("summary"), pub, env, []byte(zipSHA))
 	case zipH1 != "" && !opts.ZipBytes:
-		err = opts.Memo.verify(func() error { return sbom.VerifySummaryDirHash(pub, env, zipH1) }, []byte("summary-h1"), pub, env, []byte(zipH1))
+		err = opts.Memo.Verify(func() error { return sbom.VerifySummaryDirHash(pub, env, zipH1) }, []byte("summary-h1"), pub, env, []byte(zipH1))
 	default:
 		return sbomSHA // the zip finding says why
 	}

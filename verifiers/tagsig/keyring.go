@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/modgate/modgate/internal/memo"
 )
 
 // Signer describes who signed a tag that verified.
@@ -33,7 +34,11 @@ type Keyring struct {
 	pgp     openpgp.EntityList
 	signers []allowedSigner
 	revoked map[string]bool // ssh.PublicKey.Marshal() of revoked ssh keys
-	memo    memo            // signatures whose cryptography verified
+	// memo holds the signatures whose cryptography verified (key, payload
+	// and signature): only the public-key operation is skipped on a hit;
+	// revocation, expiry and allowed_signers entries are checked every
+	// time.
+	memo memo.Set
 }
 
 // NewKeyring returns an empty keyring called name. An empty keyring knows no

@@ -2,75 +2,27 @@ package tagsig
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
-	"sync"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/modgate/modgate/internal/memo"
 )
-
-// memo remembers the signatures whose public-key operation succeeded, by a
-// SHA-256 over the key, the signed payload and the signature: the same bytes
-// verify the same way, so re-verifying an admitted tag every night costs a
-// hash instead of an ed25519 or RSA verification. Only the cryptography is
-// remembered; what depends on the time or on the keyring as it is now
-// (revocation, expiry, allowed_signers entries and their validity) is
-// checked on every call. It lives in memory only: a memo anyone could
-// write would be a way around the signature.
-type memo struct {
-	mu sync.Mutex
-	m  map[[32]byte]struct{}
-}
-
-// maxMemo bounds a keyring's memo (about 100 bytes an entry); when full it
-// starts again.
-const maxMemo = 1 << 17
-
-func memoKey(kind string, parts ...[]byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(kind))
-	var n [8]byte
-	for _, p := range parts {
-		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
-		h.Write(n[:])
-		h.Write(p)
-	}
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
-}
-
-func (m *memo) has(k [32]byte) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.m[k]
-	return ok
-}
-
-func (m *memo) add(k [32]byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil || len(m.m) >= maxMemo {
-		m.m = make(map[[32]byte]struct{})
-	}
-	m.m[k] = struct{}{}
-}
 
 // verifyPGP is openpgp.VerifyDetachedSignature with key alone, remembering
 // the cryptography: on a memo hit only pgpDetails runs.
 func (k *Keyring) verifyPGP(key openpgp.Key, sig *packet.Signature, payload, body []byte, now time.Time) error {
-	mk := memoKey("openpgp", key.PublicKey.Fingerprint, payload, body)
-	if k.memo.has(mk) {
+	mk := memo.Key([]byte("openpgp"), key.PublicKey.Fingerprint, payload, body)
+	if k.memo.Has(mk) {
 		return pgpDetails(&key, sig, now)
 	}
 	cfg := &packet.Config{Time: func() time.Time { return now }}
 	if _, _, err := openpgp.VerifyDetachedSignature(singleKey{key}, bytes.NewReader(payload), bytes.NewReader(body), cfg); err != nil {
 		return err
 	}
-	k.memo.add(mk)
+	k.memo.Add(mk)
 	return nil
 }
 

@@ -54,7 +54,7 @@ func TestMemoRechecks(t *testing.T) {
 	}
 	tag := signedPGPTag(t, exp, now.Add(-time.Minute), false)
 	ok(ring, tag, now)
-	if n := len(ring.memo.m); n != 1 {
+	if n := ring.memo.Len(); n != 1 {
 		t.Errorf("memo holds %d entries, want 1", n)
 	}
 	later := now.Add(3 * time.Hour)

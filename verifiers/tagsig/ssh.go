@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hiddeco/sshsig"
+	"github.com/modgate/modgate/internal/memo"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -59,11 +60,11 @@ func (k *Keyring) verifySSH(t *Tag) (*Signer, error) {
 	}
 	// The signature block holds the key, namespace, hash and signature:
 	// with the payload, all the cryptography depends on.
-	if mk := memoKey("ssh", t.Payload, t.Signature); !k.memo.has(mk) {
+	if mk := memo.Key([]byte("ssh"), t.Payload, t.Signature); !k.memo.Has(mk) {
 		if err := sshsig.Verify(bytes.NewReader(t.Payload), s, s.PublicKey, s.HashAlgorithm, gitNamespace); err != nil {
 			return nil, sigErr(ErrBadSignature, err, "ssh key %s: signature does not verify", fp)
 		}
-		k.memo.add(mk)
+		k.memo.Add(mk)
 	}
 
 	// Any entry for the key that allows the namespace at the tagger time

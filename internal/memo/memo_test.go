@@ -1,0 +1,41 @@
+package memo
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestSet(t *testing.T) {
+	var s Set
+	s.Max = 2
+	calls := 0
+	ok := func() error { calls++; return nil }
+	bad := func() error { calls++; return errors.New("no") }
+	for range 2 {
+		if err := s.Verify(ok, []byte("a"), []byte("b")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("a verified %d times, want once", calls)
+	}
+	// Parts are length-prefixed: "ab" is not "a" + "b".
+	if s.Has(Key([]byte("ab"))) || !s.Has(Key([]byte("a"), []byte("b"))) {
+		t.Error("keys of different part lists collide")
+	}
+	if err := s.Verify(bad, []byte("c")); err == nil || s.Has(Key([]byte("c"))) {
+		t.Errorf("a failed verification: %v, remembered %v", err, s.Has(Key([]byte("c"))))
+	}
+	s.Add(Key([]byte("d")))
+	s.Add(Key([]byte("e"))) // over Max: starts again
+	if s.Has(Key([]byte("a"), []byte("b"))) || !s.Has(Key([]byte("e"))) {
+		t.Error("the set did not start again at Max")
+	}
+	var none *Set
+	calls = 0
+	none.Verify(ok)
+	none.Verify(ok)
+	if calls != 2 || none.Has(Key()) {
+		t.Error("a nil Set remembered")
+	}
+}
