@@ -362,6 +362,9 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 		return nil, nil
 	}
 	id, text, err := opts.Log.Lookup(ctx, m)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err // the long way would fail on it too, after reading the zip
+	}
 	if err != nil || id >= tree.N {
 		return nil, nil
 	}
