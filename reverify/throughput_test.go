@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -433,4 +434,29 @@ func BenchmarkReverifyVersion(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkReverifyRun is the per-version cost of a whole shallow run over
+// 500 versions of 64 KiB (MODGATE_REVERIFY_SIZE): what BenchmarkReverifyVersion
+// measures plus the run's own work (quarantine state, the batch summary).
+func BenchmarkReverifyRun(b *testing.B) {
+	c := buildCorpus(b, 500, envInt("MODGATE_REVERIFY_SIZE", 64<<10))
+	p := c.pipeline(b)
+	b.SetBytes(c.bytes)
+	var cpu time.Duration
+	for b.Loop() {
+		before := cpuTime()
+		c.run(b, p, runtime.NumCPU())
+		cpu += cpuTime() - before
+	}
+	n := float64(b.N * len(c.versions))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/version")
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/version")
+}
+
+// cpuTime is the CPU time the process has used (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
