@@ -72,6 +72,11 @@ type Reverified struct {
 	summary *sbom.Summary
 	// Bytes is how many stored zip bytes were re-hashed.
 	Bytes int64 `json:"bytes"`
+	// Quarantine is the version's quarantine as the check began (nil when
+	// it was not quarantined), read through the directory handle of its
+	// files; valid when QuarantineRead.
+	Quarantine     *store.Quarantine `json:"-"`
+	QuarantineRead bool              `json:"-"`
 }
 
 // Passed reports whether every check passed.
@@ -137,6 +142,9 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 	if files, err := rv.p.store.OpenVersion(ctx, m); err == nil {
 		st.files = files
 		defer files.Close()
+		if q, err := files.Quarantined(); err == nil {
+			res.Quarantine, res.QuarantineRead = q, true
+		}
 	}
 	iv, err := integrity.CheckVersion(ctx, st, rv.iopts, rv.head, m)
 	if err != nil {

@@ -335,9 +335,11 @@ func one(ctx context.Context, c Checker, st Store, m module.Version, o Options) 
 		ch.Outcome, ch.Reason = Errored, err.Error()
 		return ch, nil, nil
 	}
-	q, err := st.Quarantined(ctx, m)
-	if err != nil {
-		return ch, nil, err
+	q := res.Quarantine
+	if !res.QuarantineRead {
+		if q, err = st.Quarantined(ctx, m); err != nil {
+			return ch, nil, err
+		}
 	}
 	if res.Passed() {
 		ch.Outcome = Good

@@ -15,6 +15,22 @@ func openIn(dir *os.File, name string) (*os.File, error) {
 	return os.Open(filepath.Join(dir.Name(), name))
 }
 
+// openDir opens the directory path.
+func openDir(path string) (*os.File, error) { return os.Open(path) }
+
+// statIn checks that name (one path element) of directory dir exists as a
+// regular file.
+func statIn(dir *os.File, name string) error {
+	fi, err := os.Lstat(filepath.Join(dir.Name(), name))
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, filepath.Join(dir.Name(), name))
+	}
+	return nil
+}
+
 // readIn reads the regular file name of directory dir whole (at most limit
 // bytes, else ErrTooLarge) into buf when it has the capacity.
 func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) {

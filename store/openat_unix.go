@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // openIn opens the file name (one path element) of directory dir for
@@ -20,6 +22,40 @@ func openIn(dir *os.File, name string) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name)), nil
+}
+
+// openDir opens the directory path, not following a symbolic link as its
+// last element, without registering it with the runtime's poller.
+func openDir(path string) (*os.File, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+}
+
+// statIn checks that name (one path element) of directory dir exists as a
+// regular file, not following a symbolic link.
+func statIn(dir *os.File, name string) error {
+	var st unix.Stat_t
+	for {
+		err := unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "fstatat", Path: filepath.Join(dir.Name(), name), Err: err}
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, filepath.Join(dir.Name(), name))
+		}
+		return nil
+	}
 }
 
 // openat opens name in dir read-only, not following a symbolic link.

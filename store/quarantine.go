@@ -89,12 +89,16 @@ func readQuarantine(loc location) (*Quarantine, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseQuarantine(data), nil
+}
+
+func parseQuarantine(data []byte) *Quarantine {
 	q := new(Quarantine)
 	if err := json.Unmarshal(data, q); err != nil || q.Reason == "" {
 		// A marker that does not parse still quarantines: deny by default.
-		return &Quarantine{Reason: "quarantine record unreadable; re-verify the version"}, nil
+		return &Quarantine{Reason: "quarantine record unreadable; re-verify the version"}
 	}
-	return q, nil
+	return q
 }
 
 // SetQuarantine quarantines a published version, or replaces the reason of

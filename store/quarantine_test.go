@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +33,18 @@ func TestQuarantineHidesAndRestores(t *testing.T) {
 	got, err := d.Quarantined(ctx, m)
 	if err != nil || got == nil || got.Reason != q.Reason || got.Run != "r1" || len(got.Findings) != 2 {
 		t.Fatalf("Quarantined = %+v, %v", got, err)
+	}
+	// The same through the version's Files; another version is not.
+	for v, want := range map[string]string{"v1.2.0": q.Reason, "v1.1.0": ""} {
+		files, err := d.OpenVersion(ctx, module.Version{Path: path, Version: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := files.Quarantined()
+		files.Close()
+		if err != nil || (got == nil) != (want == "") || got != nil && (got.Reason != want || got.Run != "r1") {
+			t.Errorf("Files.Quarantined of %s = %+v, %v, want reason %q", v, got, err, want)
+		}
 	}
 	vs, err := d.Versions(ctx, path)
 	if err != nil || !slices.Equal(vs, []string{"v1.0.0", "v1.1.0"}) {
@@ -112,6 +126,31 @@ func TestWriteReverified(t *testing.T) {
 		data, err := os.ReadFile(d.Root() + "/example.com/q/@v/v1.0.0" + store.StateReverified)
 		if err != nil || string(data) != s {
 			t.Fatalf("reverified = %q, %v", data, err)
+		}
+	}
+}
+
+// TestQuarantineMarkerUnreadable: a marker that does not parse still
+// quarantines (deny by default), read either way.
+func TestQuarantineMarkerUnreadable(t *testing.T) {
+	ctx := context.Background()
+	d := openStore(t)
+	m := module.Version{Path: "example.com/q", Version: "v1.0.0"}
+	publish(t, d, newVersion(t, m))
+	marker := filepath.Join(d.Root(), "example.com", "q", "@v", "v1.0.0"+store.StateQuarantine)
+	if err := os.WriteFile(marker, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := d.OpenVersion(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer files.Close()
+	viaFiles, err1 := files.Quarantined()
+	viaDir, err2 := d.Quarantined(ctx, m)
+	for _, q := range []*store.Quarantine{viaFiles, viaDir} {
+		if q == nil || !strings.Contains(q.Reason, "unreadable") {
+			t.Errorf("unreadable marker: %+v (%v, %v), want a quarantine saying it is unreadable", q, err1, err2)
 		}
 	}
 }

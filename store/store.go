@@ -194,14 +194,29 @@ func (d *Dir) OpenVersion(ctx context.Context, m module.Version) (*Files, error)
 	if err != nil {
 		return nil, versionError(m, err)
 	}
-	if _, err := os.Lstat(loc.file(suffixInfo)); err != nil {
-		return nil, versionError(m, err)
-	}
-	dir, err := os.Open(loc.dir)
+	dir, err := openDir(loc.dir)
 	if err != nil {
 		return nil, versionError(m, err)
 	}
+	// Published means it has its .info (written last).
+	if err := statIn(dir, loc.base+suffixInfo); err != nil {
+		dir.Close()
+		return nil, versionError(m, err)
+	}
 	return &Files{m: m, dir: dir, base: loc.base}, nil
+}
+
+// Quarantined returns the version's quarantine, or nil when it is not
+// quarantined: what Dir.Quarantined says, read through the directory handle.
+func (f *Files) Quarantined() (*Quarantine, error) {
+	data, err := readIn(f.dir, f.base+StateQuarantine, maxState, nil)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, versionError(f.m, err)
+	}
+	return parseQuarantine(data), nil
 }
 
 // Open opens one file of the version, as OpenFile does.
