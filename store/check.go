@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
@@ -20,13 +21,21 @@ import (
 
 // checkModule refuses anything but a valid module path with a canonical
 // version that agrees with the path's major version suffix.
+//
+// Valid versions are remembered (module.Check is a pure function, and
+// costs a few microseconds: a re-verification run asks it twice for every
+// version of the store).
 func checkModule(m module.Version) error {
+	if validModules.has(m) {
+		return nil
+	}
 	err := module.Check(m.Path, m.Version)
-	if err == nil && module.CanonicalVersion(m.Version) != m.Version {
-		err = errors.New("version is not canonical")
+	if err == nil && module.CanonicalVersion(m.Version) == m.Version {
+		validModules.add(m)
+		return nil
 	}
 	if err == nil {
-		return nil
+		err = errors.New("version is not canonical")
 	}
 	var me *module.ModuleError
 	if errors.As(err, &me) {
@@ -135,4 +144,30 @@ func checkZipGoMod(v *Version, name string) error {
 		return nil
 	}
 	return nil
+}
+
+// validModules are module versions checkModule passed.
+var validModules = moduleSet{max: 1 << 16}
+
+// moduleSet is a bounded set of module versions, emptied when full.
+type moduleSet struct {
+	mu  sync.RWMutex
+	max int
+	set map[module.Version]struct{}
+}
+
+func (s *moduleSet) has(m module.Version) bool {
+	s.mu.RLock()
+	_, ok := s.set[m]
+	s.mu.RUnlock()
+	return ok
+}
+
+func (s *moduleSet) add(m module.Version) {
+	s.mu.Lock()
+	if s.set == nil || len(s.set) >= s.max {
+		s.set = make(map[module.Version]struct{})
+	}
+	s.set[m] = struct{}{}
+	s.mu.Unlock()
 }
