@@ -31,6 +31,21 @@ func statIn(dir *os.File, name string) error {
 	return nil
 }
 
+// linkIn hard-links name of directory from as newName of directory to.
+func linkIn(from *os.File, name string, to *os.File, newName string) error {
+	return os.Link(filepath.Join(from.Name(), name), filepath.Join(to.Name(), newName))
+}
+
+// renameIn renames name to newName within directory dir.
+func renameIn(dir *os.File, name, newName string) error {
+	return os.Rename(filepath.Join(dir.Name(), name), filepath.Join(dir.Name(), newName))
+}
+
+// removeIn removes the file name of directory dir.
+func removeIn(dir *os.File, name string) error {
+	return os.Remove(filepath.Join(dir.Name(), name))
+}
+
 // readIn reads the regular file name of directory dir whole (at most limit
 // bytes, else ErrTooLarge) into buf when it has the capacity.
 func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) {

@@ -58,10 +58,47 @@ func statIn(dir *os.File, name string) error {
 	}
 }
 
+// linkIn hard-links name of directory from as newName of directory to
+// (one path element each); an existing newName is fs.ErrExist.
+func linkIn(from *os.File, name string, to *os.File, newName string) error {
+	err := ignoringEINTR(func() error { return unix.Linkat(int(from.Fd()), name, int(to.Fd()), newName, 0) })
+	if err != nil {
+		return &os.LinkError{Op: "linkat", Old: filepath.Join(from.Name(), name), New: filepath.Join(to.Name(), newName), Err: err}
+	}
+	return nil
+}
+
+// renameIn renames name to newName within directory dir, replacing
+// newName atomically.
+func renameIn(dir *os.File, name, newName string) error {
+	err := ignoringEINTR(func() error { return unix.Renameat(int(dir.Fd()), name, int(dir.Fd()), newName) })
+	if err != nil {
+		return &os.LinkError{Op: "renameat", Old: filepath.Join(dir.Name(), name), New: filepath.Join(dir.Name(), newName), Err: err}
+	}
+	return nil
+}
+
+// removeIn removes the file name of directory dir.
+func removeIn(dir *os.File, name string) error {
+	err := ignoringEINTR(func() error { return unix.Unlinkat(int(dir.Fd()), name, 0) })
+	if err != nil {
+		return &os.PathError{Op: "unlinkat", Path: filepath.Join(dir.Name(), name), Err: err}
+	}
+	return nil
+}
+
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
 // openat opens name in dir read-only, not following a symbolic link.
 func openat(dir *os.File, name string) (int, error) {
 	for {
-		fd, err := syscall.Openat(int(dir.Fd()), name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+		fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 		if err == syscall.EINTR {
 			continue
 		}

@@ -168,39 +168,78 @@ func (d *Dir) WriteReverifiedBatch(ctx context.Context, ms []module.Version, env
 	if err != nil {
 		return err
 	}
-	// Links and renames are metadata operations the kernel runs in
-	// parallel; a few at a time keep a large batch from being the tail of a
-	// run.
+	dir, err := openDir(shared)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	name := filepath.Base(src)
+	// The versions of one module share a directory, opened once; links
+	// and renames are made relative to it. They are metadata operations
+	// the kernel runs in parallel: a few modules at a time keep a large
+	// batch from being the tail of a run.
+	byPath := make(map[string][]module.Version)
+	var paths []string
+	for _, m := range ms {
+		if byPath[m.Path] == nil {
+			paths = append(paths, m.Path)
+		}
+		byPath[m.Path] = append(byPath[m.Path], m)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
-	for _, m := range ms {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			loc, err := d.published(m)
-			if err != nil {
-				return err
-			}
-			// The temporary name is unique to this batch file; one left by
-			// a crash with the same name can only be an earlier attempt.
-			tmp := filepath.Join(loc.dir, tmpPrefix+filepath.Base(src)+"-"+loc.base)
-			err = os.Link(src, tmp)
-			if errors.Is(err, fs.ErrExist) {
-				os.Remove(tmp)
-				err = os.Link(src, tmp)
-			}
-			if err != nil {
-				return versionError(m, err)
-			}
-			if err := os.Rename(tmp, loc.file(StateReverified)); err != nil {
-				os.Remove(tmp)
-				return versionError(m, err)
-			}
-			return nil
-		})
+	for _, path := range paths {
+		g.Go(func() error { return d.linkReverified(gctx, byPath[path], dir, name) })
 	}
 	return g.Wait()
+}
+
+// linkReverified links the batch file name of directory batch into place
+// as the StateReverified of every version in vs, all of one module.
+func (d *Dir) linkReverified(ctx context.Context, vs []module.Version, batch *os.File, name string) error {
+	for _, m := range vs {
+		if err := checkModule(m); err != nil {
+			return err
+		}
+	}
+	loc, err := d.locate(vs[0])
+	if err != nil {
+		return versionError(vs[0], err)
+	}
+	dir, err := openDir(loc.dir)
+	if err != nil {
+		return versionError(vs[0], err)
+	}
+	defer dir.Close()
+	for _, m := range vs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		base, err := module.EscapeVersion(m.Version)
+		if err != nil {
+			return versionError(m, err)
+		}
+		// Only a published version gets state.
+		if err := statIn(dir, base+suffixInfo); err != nil {
+			return versionError(m, err)
+		}
+		// The temporary name is unique to this batch file; one left by a
+		// crash with the same name can only be an earlier attempt.
+		tmp := tmpPrefix + name + "-" + base
+		err = linkIn(batch, name, dir, tmp)
+		if errors.Is(err, fs.ErrExist) {
+			removeIn(dir, tmp)
+			err = linkIn(batch, name, dir, tmp)
+		}
+		if err != nil {
+			return versionError(m, err)
+		}
+		if err := renameIn(dir, tmp, base+StateReverified); err != nil {
+			removeIn(dir, tmp)
+			return versionError(m, err)
+		}
+	}
+	return nil
 }
 
 // setState writes a state file of a published version atomically.

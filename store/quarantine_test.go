@@ -154,3 +154,49 @@ func TestQuarantineMarkerUnreadable(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteReverifiedBatch: one envelope becomes the summary of every
+// version of a batch, across modules, replacing the last one; nothing
+// temporary is left; a version not published refuses the batch.
+func TestWriteReverifiedBatch(t *testing.T) {
+	ctx := context.Background()
+	d := openStore(t)
+	ms := []module.Version{
+		{Path: "example.com/q", Version: "v1.0.0"},
+		{Path: "example.com/r", Version: "v0.1.0"},
+		{Path: "example.com/q", Version: "v1.1.0-Pre"}, // escaped on disk: v1.1.0-!pre
+	}
+	for _, m := range ms {
+		publish(t, d, newVersion(t, m))
+	}
+	before := snapshot(t, d.Root())
+	for _, s := range []string{"first\n", "second\n"} {
+		if err := d.WriteReverifiedBatch(ctx, ms, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			files, err := d.OpenVersion(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := files.ReadFile(store.StateReverified, 1<<10, nil)
+			files.Close()
+			if err != nil || string(data) != s {
+				t.Errorf("%v: reverified = %q, %v, want %q", m, data, err, s)
+			}
+		}
+	}
+	after := snapshot(t, d.Root())
+	for name, data := range after {
+		if strings.Contains(name, "tmp") || strings.Contains(name, "batch-") {
+			t.Errorf("left behind: %s", name)
+		}
+		if old, ok := before[name]; ok && old != data {
+			t.Errorf("%s changed by the batch", name)
+		}
+	}
+	unpublished := append(ms[:1:1], module.Version{Path: "example.com/q", Version: "v1.9.0"})
+	if err := d.WriteReverifiedBatch(ctx, unpublished, []byte("x")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("batch with an unpublished version: %v, want fs.ErrNotExist", err)
+	}
+}
