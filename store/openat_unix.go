@@ -118,18 +118,17 @@ func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) 
 		return nil, err
 	}
 	defer syscall.Close(fd)
-	path := filepath.Join(dir.Name(), name)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+		return nil, &os.PathError{Op: "fstat", Path: filepath.Join(dir.Name(), name), Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, path)
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, filepath.Join(dir.Name(), name))
 	}
 	if st.Size > limit {
-		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrTooLarge, path, st.Size, limit)
+		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrTooLarge, filepath.Join(dir.Name(), name), st.Size, limit)
 	}
-	// One byte more than the size, to see the end in the next read.
+	// One byte more than the size: a file that grew is read to its end.
 	if int64(cap(buf)) < st.Size+1 {
 		buf = make([]byte, 0, st.Size+1)
 	}
@@ -137,7 +136,7 @@ func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) 
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > limit {
-				return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, path, limit)
+				return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, filepath.Join(dir.Name(), name), limit)
 			}
 			buf = append(buf, 0)[:len(buf)]
 		}
@@ -146,14 +145,21 @@ func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) 
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+			return nil, &os.PathError{Op: "read", Path: filepath.Join(dir.Name(), name), Err: err}
 		}
 		if n == 0 {
 			if int64(len(buf)) > limit {
-				return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, path, limit)
+				return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, filepath.Join(dir.Name(), name), limit)
 			}
 			return buf, nil
 		}
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) == st.Size {
+			// All fstat saw. A read for the end would only find whether
+			// the file grew meanwhile, which a later reader could find
+			// too: published files never change. (A short read alone
+			// does not mean the end: FUSE file systems may return less.)
+			return buf, nil
+		}
 	}
 }
