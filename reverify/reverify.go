@@ -246,60 +246,85 @@ func RunShard(ctx context.Context, c Checker, st Store, vs []module.Version, o O
 	}
 	r := &ShardReport{Run: o.Run, Versions: len(vs), Counts: make(map[Outcome]int), Started: o.Now().UTC()}
 	start := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(n)
 	var passed []*pipeline.Reverified
 	var passedMods []module.Version
 	var running atomic.Int64
-	for _, m := range vs {
+	// n workers take the versions in turn: long-lived goroutines, whose
+	// stacks have grown to what a check needs (a goroutine per version
+	// grew its stack anew every time).
+	next := make(chan module.Version)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(next)
+		for _, m := range vs {
+			select {
+			case next <- m:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	check := func(m module.Version) error {
+		// Make way for admissions: while one runs, versions wait, and
+		// one goes ahead at most every maxPause so the run still ends.
+		for waited := time.Duration(0); o.Busy != nil && o.Busy() && gctx.Err() == nil; waited += pauseStep {
+			if waited >= maxPause && running.Load() == 0 {
+				break
+			}
+			time.Sleep(pauseStep)
+		}
+		running.Add(1)
+		ch, res, err := one(gctx, c, st, m, o)
+		running.Add(-1)
+		if err != nil {
+			return err
+		}
+		var bytes int64
+		var skipped []string
+		if res != nil {
+			bytes, skipped = res.Bytes, res.Skipped
+		}
+		r.mu.Lock()
+		if res != nil && res.Passed() {
+			passed = append(passed, res)
+			passedMods = append(passedMods, m)
+		}
+		r.Counts[ch.Outcome]++
+		r.Bytes += bytes
+		if ch.Outcome != Good {
+			r.Changes = append(r.Changes, ch)
+		}
+		for _, s := range skipped {
+			if r.Skipped == nil {
+				r.Skipped = make(map[string]int)
+			}
+			r.Skipped[s]++
+		}
+		r.mu.Unlock()
+		if o.Progress != nil {
+			o.Progress(m, ch.Outcome)
+		}
+		if o.Changed != nil && (ch.Outcome == Quarantined || ch.Outcome == Restored) {
+			o.Changed(ch)
+		}
+		return nil
+	}
+	for range min(n, len(vs)) {
 		g.Go(func() error {
-			// Make way for admissions: while one runs, versions wait, and
-			// one goes ahead at most every maxPause so the run still ends.
-			for waited := time.Duration(0); o.Busy != nil && o.Busy() && gctx.Err() == nil; waited += pauseStep {
-				if waited >= maxPause && running.Load() == 0 {
-					break
+			for m := range next {
+				if err := check(m); err != nil {
+					return err
 				}
-				time.Sleep(pauseStep)
-			}
-			running.Add(1)
-			ch, res, err := one(gctx, c, st, m, o)
-			running.Add(-1)
-			if err != nil {
-				return err
-			}
-			var bytes int64
-			var skipped []string
-			if res != nil {
-				bytes, skipped = res.Bytes, res.Skipped
-			}
-			r.mu.Lock()
-			if res != nil && res.Passed() {
-				passed = append(passed, res)
-				passedMods = append(passedMods, m)
-			}
-			r.Counts[ch.Outcome]++
-			r.Bytes += bytes
-			if ch.Outcome != Good {
-				r.Changes = append(r.Changes, ch)
-			}
-			for _, s := range skipped {
-				if r.Skipped == nil {
-					r.Skipped = make(map[string]int)
-				}
-				r.Skipped[s]++
-			}
-			r.mu.Unlock()
-			if o.Progress != nil {
-				o.Progress(m, ch.Outcome)
-			}
-			if o.Changed != nil && (ch.Outcome == Quarantined || ch.Outcome == Restored) {
-				o.Changed(ch)
 			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // cancelled after the last version was handed out
 	}
 	// One signed summary for every version that passed.
 	env, err := c.Sign(ctx, passed, o.Run)

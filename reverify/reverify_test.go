@@ -23,11 +23,17 @@ type fakeChecker struct {
 	mu     sync.Mutex
 	fail   map[string]string
 	broken map[string]bool
+	// checked, when set, is called with the number of versions checked.
+	checked func(n int)
+	n       int
 }
 
 func (c *fakeChecker) Version(ctx context.Context, m module.Version) (*pipeline.Reverified, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.n++; c.checked != nil {
+		c.checked(c.n)
+	}
 	if c.broken[m.String()] {
 		return nil, errors.New("database unreachable")
 	}
@@ -117,6 +123,37 @@ func TestRunShardQuarantineRestore(t *testing.T) {
 	}
 	if got, _ := st.Versions(ctx, "example.com/a"); len(got) != 2 {
 		t.Errorf("list after restore %v", got)
+	}
+}
+
+// TestRunShardCancelled: a run cancelled between versions is an error, not
+// a report of the versions it reached; no summary is signed or written.
+func TestRunShardCancelled(t *testing.T) {
+	st, vs := newStore(t, "example.com/a@v1.0.0", "example.com/a@v1.1.0", "example.com/b@v0.1.0", "example.com/c@v1.0.0")
+	for _, conc := range []int{1, 3} {
+		ctx, cancel := context.WithCancel(context.Background())
+		c := &fakeChecker{checked: func(n int) {
+			if n == 2 {
+				cancel()
+			}
+		}}
+		rep, err := RunShard(ctx, c, st, vs, Options{Run: "r1", Concurrency: conc})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("concurrency %d: cancelled run = %+v, %v; want context.Canceled", conc, rep, err)
+		}
+		if c.n == len(vs) && conc == 1 {
+			t.Errorf("concurrency 1: all %d versions checked after the cancel", c.n)
+		}
+		for _, m := range vs {
+			files, err := st.OpenVersion(context.Background(), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := files.ReadFile(store.StateReverified, 1<<20, nil); err == nil {
+				t.Errorf("concurrency %d: %v got a summary from a cancelled run", conc, m)
+			}
+			files.Close()
+		}
 	}
 }
 
