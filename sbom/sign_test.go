@@ -165,6 +165,50 @@ func TestSignSummary(t *testing.T) {
 	}
 }
 
+// TestVerifySummaryInputs: an input named in the summary must match the
+// digests asked about; one not named is ErrInputNotNamed.
+func TestVerifySummaryInputs(t *testing.T) {
+	k := keys(t)
+	zipA := strings.Repeat("0a", 32)
+	sum := testSummary(zipA)
+	h1 := sum.ZipHash
+	env, err := k.signer.SignSummary(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbomName := "corp.example/m@v1.2.3.spdx.json"
+	in := func(name, sha string) ResourceDescriptor {
+		return ResourceDescriptor{Name: name, Digest: map[string]string{"sha256": sha}}
+	}
+	for _, tc := range []struct {
+		name   string
+		inputs []ResourceDescriptor
+		want   error // nil, ErrBadSignature or ErrInputNotNamed
+	}{
+		{"named, same digest", []ResourceDescriptor{in(sbomName, strings.Repeat("cd", 32))}, nil},
+		{"named, upper-case hex", []ResourceDescriptor{in(sbomName, strings.Repeat("CD", 32))}, nil},
+		{"named, another digest", []ResourceDescriptor{in(sbomName, strings.Repeat("ce", 32))}, ErrInputMismatch},
+		{"named, empty digest", []ResourceDescriptor{in(sbomName, "")}, ErrBadSignature},
+		{"named, no digest", []ResourceDescriptor{{Name: sbomName}}, ErrBadSignature},
+		{"named, another algorithm", []ResourceDescriptor{{Name: sbomName, Digest: map[string]string{"sha512": "aa"}}}, ErrBadSignature},
+		{"not named", []ResourceDescriptor{in("corp.example/m@v1.2.3.verdict.json", strings.Repeat("cd", 32))}, ErrInputNotNamed},
+	} {
+		for _, verify := range []func() error{
+			func() error { return VerifySummaryZip(k.pubPEM, env, zipA, h1, tc.inputs...) },
+			func() error { return VerifySummaryInputs(k.pubPEM, env, tc.inputs...) },
+		} {
+			err := verify()
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) || err != nil && !errors.Is(err, ErrBadSignature) {
+				t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+			}
+		}
+	}
+	// The subject is still checked with inputs.
+	if err := VerifySummaryZip(k.pubPEM, env, strings.Repeat("0b", 32), h1, in(sbomName, strings.Repeat("cd", 32))); !errors.Is(err, ErrBadSignature) || errors.Is(err, ErrInputNotNamed) {
+		t.Errorf("another zip, input matching: %v, want ErrBadSignature about the subject", err)
+	}
+}
+
 func mustGenerate(t *testing.T, password string) []byte {
 	t.Helper()
 	priv, _, err := GenerateKeys([]byte(password))

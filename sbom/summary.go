@@ -187,12 +187,70 @@ func VerifySummaryDirHash(pubPEM, envelope []byte, h1 string) error {
 // hash to zipSHA256 are the zip whose files hash to h1, as modgate computed
 // when it signed, so a re-verification can hash the bytes once instead of
 // extracting and hashing every file.
-func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string) error {
+//
+// Each of inputs must also be among the summary's input attestations: one
+// with its name and every digest it gives (ErrInputNotNamed when the
+// summary names no input of that name).
+func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string, inputs ...ResourceDescriptor) error {
 	want, err := dirHash(h1)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
-	return verifySubject(pubPEM, envelope, digest{"sha256", strings.ToLower(zipSHA256)}, digest{"dirHash", want})
+	st, err := openSummary(pubPEM, envelope)
+	if err != nil {
+		return err
+	}
+	if err := st.hasSubject(digest{"sha256", strings.ToLower(zipSHA256)}, digest{"dirHash", want}); err != nil {
+		return err
+	}
+	return st.hasInputs(inputs)
+}
+
+// ErrInputNotNamed is the error (with ErrBadSignature) of a summary that
+// names no input attestation by a name asked about: summaries made before
+// modgate named the admission record are such.
+var ErrInputNotNamed = errors.New("verification summary names no such input")
+
+// ErrInputMismatch is the error (with ErrBadSignature) of an input whose
+// digest is not the one the verification summary names.
+var ErrInputMismatch = errors.New("input differs from the one the verification summary names")
+
+// VerifySummaryInputs checks an envelope as VerifySummary does, without
+// asking about its subject, and that each of inputs is among its input
+// attestations, as VerifySummaryZip does.
+func VerifySummaryInputs(pubPEM, envelope []byte, inputs ...ResourceDescriptor) error {
+	st, err := openSummary(pubPEM, envelope)
+	if err != nil {
+		return err
+	}
+	return st.hasInputs(inputs)
+}
+
+// hasInputs checks that each of inputs is named among the statement's
+// input attestations with the digests it gives.
+func (st *statement) hasInputs(inputs []ResourceDescriptor) error {
+	for _, in := range inputs {
+		found := false
+		for _, have := range st.Predicate.InputAttestations {
+			if have.Name != in.Name {
+				continue
+			}
+			found = true
+			if len(in.Digest) == 0 {
+				return fmt.Errorf("%w: input %s asked about without a digest", ErrBadSignature, in.Name)
+			}
+			for alg, d := range in.Digest {
+				if d == "" || have.Digest[alg] != strings.ToLower(d) {
+					return fmt.Errorf("%w: %w: %s has %s %s, the verification summary names %s",
+						ErrBadSignature, ErrInputMismatch, in.Name, alg, strings.ToLower(d), have.Digest[alg])
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("%w: %w: %s", ErrBadSignature, ErrInputNotNamed, in.Name)
+		}
+	}
+	return nil
 }
 
 // digest is one algorithm's digest of a subject.
@@ -205,6 +263,12 @@ func verifySubject(pubPEM, envelope []byte, want ...digest) error {
 	if err != nil {
 		return err
 	}
+	return st.hasSubject(want...)
+}
+
+// hasSubject checks that one subject of the statement has every digest in
+// want.
+func (st *statement) hasSubject(want ...digest) error {
 	var names []string
 	for _, w := range want {
 		names = append(names, w.alg+" "+w.value)
