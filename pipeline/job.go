@@ -72,6 +72,9 @@ type Job struct {
 
 	// Set by sign: the documents published beside the version, by suffix.
 	Docs map[string][]byte
+	// Record is the .verdict.json published with the version, made when
+	// the verification summary that names it is signed.
+	Record []byte
 
 	// Set by policy.
 	PolicyInput *policies.Input

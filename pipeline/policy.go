@@ -13,6 +13,7 @@ import (
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/policies"
 	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/verifiers/integrity"
 )
 
 // Record is what modgate keeps about an admitted version beside its files
@@ -166,7 +167,7 @@ func (p *Pipeline) readRecord(ctx context.Context, m module.Version) (*Record, e
 }
 
 // maxRecord bounds an admission record read.
-const maxRecord = 16 << 20
+const maxRecord = integrity.MaxRecord
 
 // ReadRecord reads the record stored beside a published version.
 // st is a Store, or anything else that reads a version's files the same
@@ -178,6 +179,10 @@ func ReadRecord(ctx context.Context, st interface {
 	if err != nil {
 		return nil, err // names the version
 	}
+	return decodeRecord(m, data)
+}
+
+func decodeRecord(m module.Version, data []byte) (*Record, error) {
 	var rec Record
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("%s: %w", m, err)

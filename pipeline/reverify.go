@@ -158,10 +158,20 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 		add("sbom-signature", false, "published without a signed SBOM and verification summary")
 	}
 
-	rec, err := ReadRecord(ctx, st, m)
+	var rec *Record
+	if iv.Record != nil {
+		rec, err = decodeRecord(m, iv.Record)
+	} else {
+		rec, err = ReadRecord(ctx, st, m)
+	}
 	if err != nil {
 		add("record", false, "no admission record to re-check against: %v", err)
 		return res, nil
+	}
+	if rv.iopts.PublicKey != nil && !iv.Unsigned && !iv.RecordBound && len(iv.Findings) == 0 {
+		// Signed before modgate named the record in the summary: the
+		// policies below run on a record nothing vouches for.
+		res.Skipped = append(res.Skipped, "record-signature")
 	}
 	if rec.Hashes != nil && iv.ZipHash != "" && (rec.Hashes.Zip != iv.ZipHash || rec.Hashes.Mod != iv.ModHash) {
 		add("record", true, "admitted with zip %s go.mod %s, stored files hash to zip %s go.mod %s",
@@ -351,6 +361,11 @@ func (rv *Reverifier) summary(ctx context.Context, m module.Version, iv *integri
 	if iv.SBOMSHA256 != "" {
 		sum.Inputs = []sbom.ResourceDescriptor{{Name: m.Version + store.DocSPDX, MediaType: "application/spdx+json",
 			Digest: map[string]string{"sha256": iv.SBOMSHA256}}}
+	}
+	if iv.RecordBound {
+		d := sha256.Sum256(iv.Record)
+		sum.Inputs = append(sum.Inputs, sbom.ResourceDescriptor{Name: m.Version + store.DocVerdict, MediaType: "application/json",
+			Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}})
 	}
 	if rv.policies != nil {
 		sum.PolicyDigest = rv.policies.Digest()

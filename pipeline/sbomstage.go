@@ -93,13 +93,22 @@ func (p *Pipeline) sign(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	sbomSum := sha256.Sum256(j.SBOM)
+	// The admission record is made here, so that the summary names it:
+	// re-verification evaluates the policies on the input it holds, which
+	// must be the input the version was admitted with.
+	if j.Record, err = j.recordDoc(); err != nil {
+		return err
+	}
+	sbomSum, recordSum := sha256.Sum256(j.SBOM), sha256.Sum256(j.Record)
 	sum := sbom.Summary{
 		Module: j.Module.Path, Version: j.Module.Version, ZipSHA256: j.ZipSHA256, ZipHash: j.ZipHash,
 		PolicyURI: VerifierID + "/policies", Verified: p.Now().UTC().Truncate(time.Second),
 		Inputs: []sbom.ResourceDescriptor{{
 			Name: j.Module.Version + store.DocSPDX, MediaType: "application/spdx+json",
 			Digest: map[string]string{"sha256": hex.EncodeToString(sbomSum[:])},
+		}, {
+			Name: j.Module.Version + store.DocVerdict, MediaType: "application/json",
+			Digest: map[string]string{"sha256": hex.EncodeToString(recordSum[:])},
 		}},
 		VerifierID: VerifierID, VerifierVersion: p.version,
 	}

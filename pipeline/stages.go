@@ -392,9 +392,11 @@ func (p *Pipeline) publish(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	record, err := j.recordDoc()
-	if err != nil {
-		return err
+	record := j.Record // made by sign, which the summary names
+	if record == nil {
+		if record, err = j.recordDoc(); err != nil {
+			return err
+		}
 	}
 	docs := map[string][]byte{store.DocVerdict: record}
 	for suffix, data := range j.Docs {

@@ -155,12 +155,6 @@ func buildVersion(tb testing.TB, c *corpus, e *openpgp.Entity, pgpCfg *packet.Co
 		return nil, err
 	}
 	docSum := sha256.Sum256(doc)
-	env, err := c.signer.SignSummary(sbom.Summary{Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: zipHash,
-		PolicyURI: pipeline.VerifierID + "/policies", Verified: time.Now().UTC(), VerifierID: pipeline.VerifierID,
-		Inputs: []sbom.ResourceDescriptor{{Name: m.Version + store.DocSPDX, Digest: map[string]string{"sha256": fmt.Sprintf("%x", docSum)}}}})
-	if err != nil {
-		return nil, err
-	}
 	tagTime := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
 	tagPayload := fmt.Appendf(nil, "object %040x\ntype commit\ntag %s\ntagger Rel Eng <releng@example.com> %d +0000\n\nrelease\n", docSum[:20], m.Version, tagTime.Unix())
 	var tagSig bytes.Buffer
@@ -175,6 +169,17 @@ func buildVersion(tb testing.TB, c *corpus, e *openpgp.Entity, pgpCfg *packet.Co
 		Tag: policies.Tag{Name: m.Version, Time: tagTime}, Licenses: []string{"MIT"}}
 	rec, err := json.Marshal(&pipeline.Record{Module: m.Path, Version: m.Version, Input: in,
 		Hashes: &pipeline.Hashes{Zip: zipHash, Mod: modHash}, TagObject: tagObj})
+	if err != nil {
+		return nil, err
+	}
+	recSum := sha256.Sum256(rec)
+	// As admission signs it: the SBOM and the admission record are named.
+	env, err := c.signer.SignSummary(sbom.Summary{Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: zipHash,
+		PolicyURI: pipeline.VerifierID + "/policies", Verified: time.Now().UTC(), VerifierID: pipeline.VerifierID,
+		Inputs: []sbom.ResourceDescriptor{
+			{Name: m.Version + store.DocSPDX, Digest: map[string]string{"sha256": fmt.Sprintf("%x", docSum)}},
+			{Name: m.Version + store.DocVerdict, Digest: map[string]string{"sha256": fmt.Sprintf("%x", recSum)}},
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -228,9 +233,10 @@ func (c *corpus) run(tb testing.TB, p *pipeline.Pipeline, concurrency int) *reve
 var zipOnly = []string{".zip"}
 
 // hashedFiles are the files a shallow re-verification hashes with SHA-256
-// (the zip, go.mod, and the SBOM, its signature and the verification
-// summary, whose digests the signature checks and their memo use).
-var hashedFiles = []string{".zip", ".mod", store.DocSPDX, store.DocSPDXSig, store.DocInToto}
+// (the zip, go.mod, the SBOM, its signature, the verification summary and
+// the admission record, whose digests the signature checks and their memo
+// use).
+var hashedFiles = []string{".zip", ".mod", store.DocSPDX, store.DocSPDXSig, store.DocInToto, store.DocVerdict}
 
 // rawSHA256 hashes the given files of every stored version once, with the
 // same concurrency: what `sha256sum` over them would do, the floor of any

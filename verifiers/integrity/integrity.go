@@ -33,6 +33,7 @@ import (
 	"github.com/modgate/modgate/internal/gosum"
 	"github.com/modgate/modgate/internal/memo"
 	"github.com/modgate/modgate/sbom"
+	"github.com/modgate/modgate/store"
 )
 
 // Store is the published store, read-only.
@@ -59,7 +60,7 @@ type Log interface {
 type Finding struct {
 	Module  string `json:"module"`
 	Version string `json:"version"`
-	Check   string `json:"check"` // "zip", "go.mod", "log-record", "inclusion", "consistency"
+	Check   string `json:"check"` // "zip", "go.mod", "log-record", "inclusion", "consistency", "sbom-signature", "summary", "record"
 	Reason  string `json:"reason"`
 }
 
@@ -240,6 +241,23 @@ type Version struct {
 	GoSum      []byte
 	GoSumKnown bool // GoSum was looked for
 	SBOMSHA256 string
+	// Record is the version's admission record (store.DocVerdict), read
+	// with Options.PublicKey; nil when absent or unreadable. RecordBound
+	// says that the signed verification summary names it by its SHA-256
+	// (summaries made before modgate named the record do not; a record
+	// that differs from the one named is a "record" finding).
+	Record      []byte
+	RecordBound bool
+}
+
+// MaxRecord bounds an admission record read.
+const MaxRecord = 16 << 20
+
+// recordInput names the admission record data of m as the verification
+// summary does.
+func recordInput(m module.Version, data []byte) (sbom.ResourceDescriptor, [32]byte) {
+	d := sha256.Sum256(data)
+	return sbom.ResourceDescriptor{Name: m.Version + store.DocVerdict, Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}}, d
 }
 
 // verifiedHead returns the log's current tree, from its signed head.
@@ -318,7 +336,7 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 	v.ModHash, v.GoMod = modHash, gomod
 	if opts.PublicKey != nil {
 		v.ZipSHA256 = zipSHA
-		v.SBOMSHA256 = checkSigned(ctx, st, opts, zipSHA, zipHash, m, r, finding)
+		checkSigned(ctx, st, opts, v, m, r, finding)
 	}
 	recorded, err := readFile(ctx, st, m, ".ziphash", 256)
 	if err != nil || string(bytes.TrimSpace(recorded)) != zipHash && zipHash != "" {
@@ -372,7 +390,11 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	if !ok {
 		return nil, nil
 	}
-	env, err := readFile(ctx, st, m, ".intoto.jsonl", 16<<20)
+	env, err := readFile(ctx, st, m, store.DocInToto, 16<<20)
+	if err != nil {
+		return nil, nil
+	}
+	record, err := readFile(ctx, st, m, store.DocVerdict, MaxRecord)
 	if err != nil {
 		return nil, nil
 	}
@@ -382,10 +404,14 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	}
 	defer release()
 	d := sha256.Sum256(data)
-	v := &Version{ZipHash: zipH1, ZipSHA256: hex.EncodeToString(d[:]), ZipSize: int64(len(data)), GoSumKnown: true}
+	v := &Version{ZipHash: zipH1, ZipSHA256: hex.EncodeToString(d[:]), ZipSize: int64(len(data)), GoSumKnown: true,
+		Record: record, RecordBound: true}
 	pub := opts.PublicKey
-	if opts.Memo.Verify(func() error { return sbom.VerifySummaryZip(pub, env, v.ZipSHA256, zipH1) },
-		[]byte("summary-zip"), pub, env, []byte(v.ZipSHA256), []byte(zipH1)) != nil {
+	// One subject names the zip by both hashes; the admission record is
+	// named among the inputs.
+	recIn, recSum := recordInput(m, record)
+	if opts.Memo.Verify(func() error { return sbom.VerifySummaryZip(pub, env, v.ZipSHA256, zipH1, recIn) },
+		[]byte("summary-zip"), pub, env, []byte(v.ZipSHA256), []byte(zipH1), recSum[:]) != nil {
 		return nil, nil
 	}
 	if v.GoMod, err = readFile(ctx, st, m, ".mod", modzip.MaxGoMod); err != nil {
@@ -397,11 +423,11 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	if recorded, err := readFile(ctx, st, m, ".ziphash", 256); err != nil || string(bytes.TrimSpace(recorded)) != zipH1 {
 		return nil, nil
 	}
-	sig, err := readFile(ctx, st, m, ".spdx.json.sig", 64<<10)
+	sig, err := readFile(ctx, st, m, store.DocSPDXSig, 64<<10)
 	if err != nil {
 		return nil, nil
 	}
-	doc, err := readFile(ctx, st, m, ".spdx.json", 64<<20)
+	doc, err := readFile(ctx, st, m, store.DocSPDX, 64<<20)
 	if err != nil {
 		return nil, nil
 	}
@@ -602,46 +628,70 @@ func readFile(ctx context.Context, st Store, m module.Version, suffix string, li
 }
 
 // checkSigned verifies the SBOM's signature and the verification summary
-// of m against the stored zip, whose SHA-256 is zipSHA (when
-// opts.ZipBytes) and h1: hash zipH1 ("" when the zip could not be read).
-//
-// It returns the SBOM's SHA-256, or "" when it could not be read.
-func checkSigned(ctx context.Context, st Store, opts Options, zipSHA, zipH1 string, m module.Version, r *Report, finding func(check, format string, args ...any)) (sbomSHA string) {
+// of m against the stored zip, whose SHA-256 is v.ZipSHA256 (when
+// opts.ZipBytes) and h1: hash v.ZipHash ("" when the zip could not be read),
+// and the admission record against the summary. It sets v.SBOMSHA256 (""
+// when the SBOM could not be read), v.Record and v.RecordBound.
+func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m module.Version, r *Report, finding func(check, format string, args ...any)) {
 	pub := opts.PublicKey
-	sig, err := readFile(ctx, st, m, ".spdx.json.sig", 64<<10)
+	sig, err := readFile(ctx, st, m, store.DocSPDXSig, 64<<10)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.mu.Lock()
 		r.Unsigned++
 		r.mu.Unlock()
-		return ""
+		return
 	}
-	doc, derr := readFile(ctx, st, m, ".spdx.json", 64<<20)
+	doc, derr := readFile(ctx, st, m, store.DocSPDX, 64<<20)
 	switch {
 	case err != nil || derr != nil:
 		finding("sbom-signature", "cannot read the SBOM or its signature: %v", errors.Join(err, derr))
 	default:
 		d := sha256.Sum256(doc)
-		sbomSHA = hex.EncodeToString(d[:])
+		v.SBOMSHA256 = hex.EncodeToString(d[:])
 		err := opts.Memo.Verify(func() error { return sbom.VerifyBlob(pub, doc, sig) }, []byte("sbom"), pub, d[:], sig)
 		if err != nil {
 			finding("sbom-signature", "%v", err)
 		}
 	}
-	env, err := readFile(ctx, st, m, ".intoto.jsonl", 16<<20)
+	env, err := readFile(ctx, st, m, store.DocInToto, 16<<20)
 	if err != nil {
 		finding("summary", "cannot read the verification summary: %v", err)
-		return sbomSHA
+		return
 	}
+	zipSHA, zipH1 := v.ZipSHA256, v.ZipHash
 	switch {
 	case zipSHA != "":
 		err = opts.Memo.Verify(func() error { return sbom.VerifySummary(pub, env, zipSHA) }, []byte("summary"), pub, env, []byte(zipSHA))
 	case zipH1 != "" && !opts.ZipBytes:
 		err = opts.Memo.Verify(func() error { return sbom.VerifySummaryDirHash(pub, env, zipH1) }, []byte("summary-h1"), pub, env, []byte(zipH1))
 	default:
-		return sbomSHA // the zip finding says why
+		return // the zip finding says why
 	}
 	if err != nil {
 		finding("summary", "%v", err)
+		return
 	}
-	return sbomSHA
+	// The admission record, as the summary names it.
+	record, err := readFile(ctx, st, m, store.DocVerdict, MaxRecord)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return // nothing to bind; callers that need it say it is missing
+	case err != nil:
+		finding("record", "cannot read the admission record: %v", err)
+		return
+	}
+	v.Record = record
+	recIn, recSum := recordInput(m, record)
+	err = opts.Memo.Verify(func() error { return sbom.VerifySummaryInputs(pub, env, recIn) }, []byte("summary-input"), pub, env, recSum[:])
+	switch {
+	case err == nil:
+		v.RecordBound = true
+	case errors.Is(err, sbom.ErrInputNotNamed):
+		// Signed before modgate named the record: nothing to compare.
+	case errors.Is(err, sbom.ErrInputMismatch):
+		finding("record", "admission record changed since it was signed: %s%s has sha256 %s, not the one the verification summary names",
+			m.Version, store.DocVerdict, recIn.Digest["sha256"])
+	default:
+		finding("record", "admission record against the verification summary: %v", err)
+	}
 }

@@ -23,6 +23,9 @@ import (
 type signedWorld struct {
 	*world
 	signer *sbom.Signer
+	// legacy publishes summaries that do not name the admission record,
+	// as modgate's did before it named it.
+	legacy bool
 }
 
 func newSignedWorld(t *testing.T) *signedWorld {
@@ -60,12 +63,18 @@ func (w *signedWorld) publish(t *testing.T, m module.Version, content string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := w.signer.SignSummary(sbom.Summary{Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: v.ZipHash,
-		PolicyURI: "https://modgate.example/policies", Verified: time.Now(), VerifierID: "https://modgate.example/verifier"})
+	record := []byte(fmt.Sprintf(`{"module":%q,"version":%q,"input":{"licenses":["MIT"]}}`, m.Path, m.Version))
+	sum := sbom.Summary{Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: v.ZipHash,
+		PolicyURI: "https://modgate.example/policies", Verified: time.Now(), VerifierID: "https://modgate.example/verifier"}
+	if !w.legacy {
+		in, _ := recordInput(m, record)
+		sum.Inputs = []sbom.ResourceDescriptor{in}
+	}
+	env, err := w.signer.SignSummary(sum)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.Docs = map[string][]byte{store.DocSPDX: doc, store.DocSPDXSig: sig, store.DocSPDXBundle: bundle, store.DocInToto: env}
+	v.Docs = map[string][]byte{store.DocSPDX: doc, store.DocSPDXSig: sig, store.DocSPDXBundle: bundle, store.DocInToto: env, store.DocVerdict: record}
 	text := fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", m.Path, m.Version, v.ZipHash, m.Path, m.Version, storetest.ModHash(t, v.Mod))
 	v.Record = func(ctx context.Context) error { _, err := w.log.Append(ctx, m, []byte(text)); return err }
 	if _, err := w.store.Publish(context.Background(), v); err != nil {
@@ -154,7 +163,7 @@ func TestQuick(t *testing.T) {
 		return v, cs
 	}
 	quick, cs := check(w.opts, good)
-	if len(quick.Findings) != 0 || quick.Unsigned {
+	if len(quick.Findings) != 0 || quick.Unsigned || !quick.RecordBound || len(quick.Record) == 0 {
 		t.Fatalf("good version: %+v", quick)
 	}
 	if cs.opened[".zip"] != 1 {
@@ -169,7 +178,8 @@ func TestQuick(t *testing.T) {
 	// Both ways know the same things of a good version.
 	if quick.ZipHash != deep.ZipHash || quick.ModHash != deep.ModHash || quick.ZipSHA256 != deep.ZipSHA256 ||
 		quick.ZipSize != deep.ZipSize || string(quick.GoMod) != string(deep.GoMod) || string(quick.GoSum) != string(deep.GoSum) ||
-		!quick.GoSumKnown || quick.SBOMSHA256 != deep.SBOMSHA256 || !strings.HasPrefix(string(quick.GoSum), "golang.org/x/mod") {
+		!quick.GoSumKnown || quick.SBOMSHA256 != deep.SBOMSHA256 || !strings.HasPrefix(string(quick.GoSum), "golang.org/x/mod") ||
+		string(quick.Record) != string(deep.Record) || !deep.RecordBound {
 		t.Errorf("short way %+v\nlong way %+v", quick, deep)
 	}
 
@@ -191,6 +201,10 @@ func TestQuick(t *testing.T) {
 		{"go.mod edited", ".mod", func() []byte { return []byte("module corp.example/m\n\ngo 1.21\n") }, "log-record", ""},
 		{"ziphash edited", ".ziphash", func() []byte { return []byte("h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n") }, "zip", ""},
 		{"SBOM edited", ".spdx.json", func() []byte { return []byte(`{"spdxVersion":"SPDX-2.3"}`) }, "sbom-signature", ""},
+		{"admission record edited", store.DocVerdict, func() []byte {
+			return []byte(`{"module":"corp.example/m","version":"v1.0.0","input":{"licenses":["Apache-2.0"]}}`)
+		}, "record", ""},
+		{"admission record of another version", store.DocVerdict, func() []byte { return readStored(t, w.store, other, store.DocVerdict) }, "record", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			saved := readStored(t, w.store, good, tc.suffix)
@@ -215,5 +229,17 @@ func TestQuick(t *testing.T) {
 	}
 	if v, _ := check(w.opts, good); len(v.Findings) != 0 {
 		t.Errorf("restored: %v", v.Findings)
+	}
+
+	// A summary signed before modgate named the record: no finding, the
+	// record is read but not bound, and it is proven the long way.
+	w.legacy = true
+	old := module.Version{Path: "corp.example/m", Version: "v0.9.0"}
+	w.publish(t, old, "old")
+	for _, opts := range []Options{w.opts, deepOpts} {
+		v, _ := check(opts, old)
+		if len(v.Findings) != 0 || v.RecordBound || len(v.Record) == 0 {
+			t.Errorf("legacy summary, ZipBytes=%v: findings %v, record bound %v, record %q", opts.ZipBytes, v.Findings, v.RecordBound, v.Record)
+		}
 	}
 }
