@@ -72,9 +72,10 @@ type Job struct {
 
 	// Set by sign: the documents published beside the version, by suffix.
 	Docs map[string][]byte
-	// Record is the .verdict.json published with the version, made when
-	// the verification summary that names it is signed.
-	Record []byte
+	// Info and Record are the .info and .verdict.json published with the
+	// version, made when the verification summary that names them is
+	// signed.
+	Info, Record []byte
 
 	// Set by policy.
 	PolicyInput *policies.Input

@@ -362,11 +362,8 @@ func (rv *Reverifier) summary(ctx context.Context, m module.Version, iv *integri
 		sum.Inputs = []sbom.ResourceDescriptor{{Name: m.Version + store.DocSPDX, MediaType: "application/spdx+json",
 			Digest: map[string]string{"sha256": iv.SBOMSHA256}}}
 	}
-	if iv.RecordBound {
-		d := sha256.Sum256(iv.Record)
-		sum.Inputs = append(sum.Inputs, sbom.ResourceDescriptor{Name: m.Version + store.DocVerdict, MediaType: "application/json",
-			Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}})
-	}
+	// The files the admission summary named and that still match it.
+	sum.Inputs = append(sum.Inputs, iv.Bound...)
 	if rv.policies != nil {
 		sum.PolicyDigest = rv.policies.Digest()
 	}

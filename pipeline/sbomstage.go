@@ -93,24 +93,34 @@ func (p *Pipeline) sign(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	// The admission record is made here, so that the summary names it:
-	// re-verification evaluates the policies on the input it holds, which
-	// must be the input the version was admitted with.
+	// The admission record and the .info are made here, so that the
+	// summary names them with the SBOM and its bundle: re-verification
+	// evaluates the policies on the input the record holds, which must be
+	// the input the version was admitted with, and finds any served file
+	// that changed.
 	if j.Record, err = j.recordDoc(); err != nil {
 		return err
 	}
-	sbomSum, recordSum := sha256.Sum256(j.SBOM), sha256.Sum256(j.Record)
+	if j.Info, err = j.infoDoc(); err != nil {
+		return err
+	}
 	sum := sbom.Summary{
 		Module: j.Module.Path, Version: j.Module.Version, ZipSHA256: j.ZipSHA256, ZipHash: j.ZipHash,
 		PolicyURI: VerifierID + "/policies", Verified: p.Now().UTC().Truncate(time.Second),
-		Inputs: []sbom.ResourceDescriptor{{
-			Name: j.Module.Version + store.DocSPDX, MediaType: "application/spdx+json",
-			Digest: map[string]string{"sha256": hex.EncodeToString(sbomSum[:])},
-		}, {
-			Name: j.Module.Version + store.DocVerdict, MediaType: "application/json",
-			Digest: map[string]string{"sha256": hex.EncodeToString(recordSum[:])},
-		}},
 		VerifierID: VerifierID, VerifierVersion: p.version,
+	}
+	for _, in := range []struct {
+		suffix, mediaType string
+		data              []byte
+	}{
+		{store.DocSPDX, "application/spdx+json", j.SBOM},
+		{store.DocVerdict, "application/json", j.Record},
+		{".info", "application/json", j.Info},
+		{store.DocSPDXBundle, "application/json", bundle},
+	} {
+		d := sha256.Sum256(in.data)
+		sum.Inputs = append(sum.Inputs, sbom.ResourceDescriptor{Name: j.Module.Version + in.suffix, MediaType: in.mediaType,
+			Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}})
 	}
 	if j.Decision != nil {
 		sum.PolicyDigest = j.Decision.Digest

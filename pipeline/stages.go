@@ -381,18 +381,27 @@ type Origin struct {
 	Ref    string `json:"Ref"`
 }
 
-// publish writes the version into the store; the store links each file into
-// place and never overwrites.
-func (p *Pipeline) publish(ctx context.Context, j *Job) error {
+// infoDoc is the .info of the version being published.
+func (j *Job) infoDoc() ([]byte, error) {
 	in := Info{Version: j.Module.Version, Time: j.TagTime.UTC()}
 	if j.Repo != "" {
 		in.Origin = &Origin{VCS: "git", URL: j.Repo, Subdir: j.Subdir, Hash: j.Commit, Ref: "refs/tags/" + j.Request.Tag}
 	}
-	info, err := json.Marshal(in)
-	if err != nil {
-		return err
+	return json.Marshal(in)
+}
+
+// publish writes the version into the store; the store links each file into
+// place and never overwrites.
+func (p *Pipeline) publish(ctx context.Context, j *Job) error {
+	// Made by sign, whose verification summary names them, when modgate
+	// signs.
+	info, record := j.Info, j.Record
+	var err error
+	if info == nil {
+		if info, err = j.infoDoc(); err != nil {
+			return err
+		}
 	}
-	record := j.Record // made by sign, which the summary names
 	if record == nil {
 		if record, err = j.recordDoc(); err != nil {
 			return err

@@ -172,14 +172,18 @@ func buildVersion(tb testing.TB, c *corpus, e *openpgp.Entity, pgpCfg *packet.Co
 	if err != nil {
 		return nil, err
 	}
-	recSum := sha256.Sum256(rec)
-	// As admission signs it: the SBOM and the admission record are named.
-	env, err := c.signer.SignSummary(sbom.Summary{Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: zipHash,
-		PolicyURI: pipeline.VerifierID + "/policies", Verified: time.Now().UTC(), VerifierID: pipeline.VerifierID,
-		Inputs: []sbom.ResourceDescriptor{
-			{Name: m.Version + store.DocSPDX, Digest: map[string]string{"sha256": fmt.Sprintf("%x", docSum)}},
-			{Name: m.Version + store.DocVerdict, Digest: map[string]string{"sha256": fmt.Sprintf("%x", recSum)}},
-		}})
+	// As admission signs it: the SBOM, the admission record, the .info and
+	// the SBOM's bundle are named.
+	sum := sbom.Summary{Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: zipHash,
+		PolicyURI: pipeline.VerifierID + "/policies", Verified: time.Now().UTC(), VerifierID: pipeline.VerifierID}
+	for _, in := range []struct {
+		suffix string
+		data   []byte
+	}{{store.DocSPDX, doc}, {store.DocVerdict, rec}, {".info", sv.Info}, {store.DocSPDXBundle, bundle}} {
+		sum.Inputs = append(sum.Inputs, sbom.ResourceDescriptor{Name: m.Version + in.suffix,
+			Digest: map[string]string{"sha256": fmt.Sprintf("%x", sha256.Sum256(in.data))}})
+	}
+	env, err := c.signer.SignSummary(sum)
 	if err != nil {
 		return nil, err
 	}
@@ -233,10 +237,10 @@ func (c *corpus) run(tb testing.TB, p *pipeline.Pipeline, concurrency int) *reve
 var zipOnly = []string{".zip"}
 
 // hashedFiles are the files a shallow re-verification hashes with SHA-256
-// (the zip, go.mod, the SBOM, its signature, the verification summary and
-// the admission record, whose digests the signature checks and their memo
-// use).
-var hashedFiles = []string{".zip", ".mod", store.DocSPDX, store.DocSPDXSig, store.DocInToto, store.DocVerdict}
+// (the zip, go.mod, the SBOM, its signature, the verification summary, and
+// the admission record, .info and SBOM bundle the summary names, whose
+// digests the signature checks and their memo use).
+var hashedFiles = []string{".zip", ".mod", store.DocSPDX, store.DocSPDXSig, store.DocInToto, store.DocVerdict, ".info", store.DocSPDXBundle}
 
 // rawSHA256 hashes the given files of every stored version once, with the
 // same concurrency: what `sha256sum` over them would do, the floor of any

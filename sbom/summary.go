@@ -215,15 +215,14 @@ var ErrInputNotNamed = errors.New("verification summary names no such input")
 // digest is not the one the verification summary names.
 var ErrInputMismatch = errors.New("input differs from the one the verification summary names")
 
-// VerifySummaryInputs checks an envelope as VerifySummary does, without
-// asking about its subject, and that each of inputs is among its input
-// attestations, as VerifySummaryZip does.
-func VerifySummaryInputs(pubPEM, envelope []byte, inputs ...ResourceDescriptor) error {
+// SummaryInputs checks an envelope as VerifySummary does, without asking
+// about its subject, and returns the input attestations it names.
+func SummaryInputs(pubPEM, envelope []byte) ([]ResourceDescriptor, error) {
 	st, err := openSummary(pubPEM, envelope)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return st.hasInputs(inputs)
+	return st.Predicate.InputAttestations, nil
 }
 
 // hasInputs checks that each of inputs is named among the statement's

@@ -248,16 +248,34 @@ type Version struct {
 	// that differs from the one named is a "record" finding).
 	Record      []byte
 	RecordBound bool
+	// Bound are the files of boundFiles that the summary names and that
+	// still match it, as the summary names them.
+	Bound []sbom.ResourceDescriptor
 }
 
 // MaxRecord bounds an admission record read.
 const MaxRecord = 16 << 20
 
-// recordInput names the admission record data of m as the verification
+// boundFiles are the files of a version that its verification summary
+// names among its inputs, by SHA-256, besides the SBOM (whose own signature
+// covers it): the admission record, whose policy input the current
+// policies are evaluated on and whose tag object is re-verified; the .info
+// the go command is served; the SBOM's cosign bundle. check names the
+// finding of one that changed.
+var boundFiles = []struct {
+	suffix, check string
+	limit         int64
+}{
+	{store.DocVerdict, "record", MaxRecord},
+	{".info", "info", 1 << 20},
+	{store.DocSPDXBundle, "sbom-signature", 16 << 20},
+}
+
+// boundInput names data, the file of m with suffix, as the verification
 // summary does.
-func recordInput(m module.Version, data []byte) (sbom.ResourceDescriptor, [32]byte) {
+func boundInput(m module.Version, suffix string, data []byte) (sbom.ResourceDescriptor, [32]byte) {
 	d := sha256.Sum256(data)
-	return sbom.ResourceDescriptor{Name: m.Version + store.DocVerdict, Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}}, d
+	return sbom.ResourceDescriptor{Name: m.Version + suffix, Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}}, d
 }
 
 // verifiedHead returns the log's current tree, from its signed head.
@@ -394,9 +412,20 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	if err != nil {
 		return nil, nil
 	}
-	record, err := readFile(ctx, st, m, store.DocVerdict, MaxRecord)
-	if err != nil {
-		return nil, nil
+	v := &Version{ZipHash: zipH1, GoSumKnown: true, RecordBound: true}
+	key := make([][]byte, 1, 5+len(boundFiles))
+	key[0] = []byte("summary-zip")
+	for _, b := range boundFiles {
+		data, err := readFile(ctx, st, m, b.suffix, b.limit)
+		if err != nil {
+			return nil, nil
+		}
+		if b.suffix == store.DocVerdict {
+			v.Record = data
+		}
+		in, sum := boundInput(m, b.suffix, data)
+		v.Bound = append(v.Bound, in)
+		key = append(key, sum[:])
 	}
 	data, release, err := readZip(ctx, st, m)
 	if err != nil {
@@ -404,14 +433,12 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	}
 	defer release()
 	d := sha256.Sum256(data)
-	v := &Version{ZipHash: zipH1, ZipSHA256: hex.EncodeToString(d[:]), ZipSize: int64(len(data)), GoSumKnown: true,
-		Record: record, RecordBound: true}
+	v.ZipSHA256, v.ZipSize = hex.EncodeToString(d[:]), int64(len(data))
 	pub := opts.PublicKey
-	// One subject names the zip by both hashes; the admission record is
-	// named among the inputs.
-	recIn, recSum := recordInput(m, record)
-	if opts.Memo.Verify(func() error { return sbom.VerifySummaryZip(pub, env, v.ZipSHA256, zipH1, recIn) },
-		[]byte("summary-zip"), pub, env, []byte(v.ZipSHA256), []byte(zipH1), recSum[:]) != nil {
+	// One subject names the zip by both hashes; the bound files are named
+	// among the inputs.
+	key = append(key, pub, env, []byte(v.ZipSHA256), []byte(zipH1))
+	if opts.Memo.Verify(func() error { return sbom.VerifySummaryZip(pub, env, v.ZipSHA256, zipH1, v.Bound...) }, key...) != nil {
 		return nil, nil
 	}
 	if v.GoMod, err = readFile(ctx, st, m, ".mod", modzip.MaxGoMod); err != nil {
@@ -630,8 +657,8 @@ func readFile(ctx context.Context, st Store, m module.Version, suffix string, li
 // checkSigned verifies the SBOM's signature and the verification summary
 // of m against the stored zip, whose SHA-256 is v.ZipSHA256 (when
 // opts.ZipBytes) and h1: hash v.ZipHash ("" when the zip could not be read),
-// and the admission record against the summary. It sets v.SBOMSHA256 (""
-// when the SBOM could not be read), v.Record and v.RecordBound.
+// and the files it names (boundFiles). It sets v.SBOMSHA256 ("" when the
+// SBOM could not be read) and what checkBound sets.
 func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m module.Version, r *Report, finding func(check, format string, args ...any)) {
 	pub := opts.PublicKey
 	sig, err := readFile(ctx, st, m, store.DocSPDXSig, 64<<10)
@@ -671,27 +698,47 @@ func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m modu
 		finding("summary", "%v", err)
 		return
 	}
-	// The admission record, as the summary names it.
-	record, err := readFile(ctx, st, m, store.DocVerdict, MaxRecord)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return // nothing to bind; callers that need it say it is missing
-	case err != nil:
-		finding("record", "cannot read the admission record: %v", err)
+	checkBound(ctx, st, opts, env, v, m, finding)
+}
+
+// checkBound compares the files of boundFiles with what the verification
+// summary env (already verified) names: each one named must be there with
+// that SHA-256. One not named is from before modgate named it. It sets
+// v.Record, v.RecordBound and v.Bound.
+func checkBound(ctx context.Context, st Store, opts Options, env []byte, v *Version, m module.Version, finding func(check, format string, args ...any)) {
+	inputs, err := sbom.SummaryInputs(opts.PublicKey, env)
+	if err != nil {
+		finding("summary", "%v", err)
 		return
 	}
-	v.Record = record
-	recIn, recSum := recordInput(m, record)
-	err = opts.Memo.Verify(func() error { return sbom.VerifySummaryInputs(pub, env, recIn) }, []byte("summary-input"), pub, env, recSum[:])
-	switch {
-	case err == nil:
-		v.RecordBound = true
-	case errors.Is(err, sbom.ErrInputNotNamed):
-		// Signed before modgate named the record: nothing to compare.
-	case errors.Is(err, sbom.ErrInputMismatch):
-		finding("record", "admission record changed since it was signed: %s%s has sha256 %s, not the one the verification summary names",
-			m.Version, store.DocVerdict, recIn.Digest["sha256"])
-	default:
-		finding("record", "admission record against the verification summary: %v", err)
+	named := make(map[string]map[string]string, len(inputs))
+	for _, in := range inputs {
+		named[in.Name] = in.Digest
+	}
+	for _, b := range boundFiles {
+		name := m.Version + b.suffix
+		want, isNamed := named[name]
+		data, err := readFile(ctx, st, m, b.suffix, b.limit)
+		if b.suffix == store.DocVerdict && err == nil {
+			v.Record = data
+		}
+		switch {
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			finding(b.check, "cannot read %s: %v", name, err)
+		case err != nil && isNamed:
+			finding(b.check, "%s is missing; the verification summary names it", name)
+		case err != nil || !isNamed:
+			// Not there and not named, or signed before modgate named it.
+		default:
+			in, _ := boundInput(m, b.suffix, data)
+			if got := in.Digest["sha256"]; got != want["sha256"] {
+				finding(b.check, "%s changed since it was signed: sha256 %s, the verification summary names %s", name, got, want["sha256"])
+				continue
+			}
+			v.Bound = append(v.Bound, in)
+			if b.suffix == store.DocVerdict {
+				v.RecordBound = true
+			}
+		}
 	}
 }

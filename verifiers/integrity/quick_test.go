@@ -67,8 +67,10 @@ func (w *signedWorld) publish(t *testing.T, m module.Version, content string) {
 	sum := sbom.Summary{Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: v.ZipHash,
 		PolicyURI: "https://modgate.example/policies", Verified: time.Now(), VerifierID: "https://modgate.example/verifier"}
 	if !w.legacy {
-		in, _ := recordInput(m, record)
-		sum.Inputs = []sbom.ResourceDescriptor{in}
+		for suffix, data := range map[string][]byte{store.DocVerdict: record, ".info": v.Info, store.DocSPDXBundle: bundle} {
+			in, _ := boundInput(m, suffix, data)
+			sum.Inputs = append(sum.Inputs, in)
+		}
 	}
 	env, err := w.signer.SignSummary(sum)
 	if err != nil {
@@ -205,6 +207,8 @@ func TestQuick(t *testing.T) {
 			return []byte(`{"module":"corp.example/m","version":"v1.0.0","input":{"licenses":["Apache-2.0"]}}`)
 		}, "record", ""},
 		{"admission record of another version", store.DocVerdict, func() []byte { return readStored(t, w.store, other, store.DocVerdict) }, "record", ""},
+		{".info edited", ".info", func() []byte { return []byte(`{"Version":"v1.0.0","Time":"2000-01-01T00:00:00Z"}`) }, "info", ""},
+		{"SBOM bundle edited", store.DocSPDXBundle, func() []byte { return []byte(`{}`) }, "sbom-signature", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			saved := readStored(t, w.store, good, tc.suffix)
@@ -227,9 +231,29 @@ func TestQuick(t *testing.T) {
 			}
 		})
 	}
-	if v, _ := check(w.opts, good); len(v.Findings) != 0 {
-		t.Errorf("restored: %v", v.Findings)
+	if v, _ := check(w.opts, good); len(v.Findings) != 0 || len(v.Bound) != len(boundFiles) {
+		t.Errorf("restored: %v, bound %v", v.Findings, v.Bound)
 	}
+
+	// A file the summary names, removed.
+	t.Run("SBOM bundle removed", func(t *testing.T) {
+		f, err := w.store.OpenFile(ctx, good, store.DocSPDXBundle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		saved := readStored(t, w.store, good, store.DocSPDXBundle)
+		if err := os.Remove(f.Name()); err != nil {
+			t.Fatal(err)
+		}
+		defer os.WriteFile(f.Name(), saved, 0o444)
+		for _, opts := range []Options{w.opts, deepOpts} {
+			v, _ := check(opts, good)
+			if len(v.Findings) != 1 || v.Findings[0].Check != "sbom-signature" || !strings.Contains(v.Findings[0].Reason, "missing") {
+				t.Errorf("ZipBytes=%v: findings %v, want the bundle missing", opts.ZipBytes, v.Findings)
+			}
+		}
+	})
 
 	// A summary signed before modgate named the record: no finding, the
 	// record is read but not bound, and it is proven the long way.
@@ -238,7 +262,7 @@ func TestQuick(t *testing.T) {
 	w.publish(t, old, "old")
 	for _, opts := range []Options{w.opts, deepOpts} {
 		v, _ := check(opts, old)
-		if len(v.Findings) != 0 || v.RecordBound || len(v.Record) == 0 {
+		if len(v.Findings) != 0 || v.RecordBound || len(v.Record) == 0 || len(v.Bound) != 0 {
 			t.Errorf("legacy summary, ZipBytes=%v: findings %v, record bound %v, record %q", opts.ZipBytes, v.Findings, v.RecordBound, v.Record)
 		}
 	}
