@@ -179,10 +179,6 @@ func ReadRecord(ctx context.Context, st interface {
 	if err != nil {
 		return nil, err // names the version
 	}
-	return decodeRecord(m, data)
-}
-
-func decodeRecord(m module.Version, data []byte) (*Record, error) {
 	var rec Record
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("%s: %w", m, err)
