@@ -468,7 +468,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 		return nil, nil
 	}
 	// The bytes are the admitted zip's, so its go.sum is the admitted one.
-	if v.GoSum, err = GoSumFromZip(bytes.NewReader(data), v.ZipSize, m); err != nil {
+	if v.GoSum, err = goSumInZip(data, m); err != nil {
 		return nil, nil
 	}
 	return v, nil
