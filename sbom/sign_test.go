@@ -199,15 +199,16 @@ func TestVerifySummaryZipInputs(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	inputs, err := SummaryInputs(k.pubPEM, env)
-	if err != nil || len(inputs) != 1 || inputs[0].Name != sbomName || inputs[0].Digest["sha256"] != strings.Repeat("cd", 32) {
-		t.Errorf("SummaryInputs = %+v, %v", inputs, err)
+	uri, inputs, err := SummaryInputs(k.pubPEM, env)
+	if err != nil || len(inputs) != 1 || inputs[0].Name != sbomName || inputs[0].Digest["sha256"] != strings.Repeat("cd", 32) ||
+		uri != ModulePURL("corp.example/m", "v1.2.3") || uri != "pkg:golang/corp.example/m@v1.2.3" {
+		t.Errorf("SummaryInputs = %q, %+v, %v", uri, inputs, err)
 	}
 	other, err := LoadSigner(mustGenerate(t, "other"), []byte("other"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := SummaryInputs(other.PublicKeyPEM(), env); !errors.Is(err, ErrBadSignature) {
+	if _, _, err := SummaryInputs(other.PublicKeyPEM(), env); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("SummaryInputs with another key: %v, want ErrBadSignature", err)
 	}
 	// The subject is still checked with inputs.
@@ -283,6 +284,20 @@ func TestSignSummaries(t *testing.T) {
 	}
 	if err := VerifySummaryZip(k.pubPEM, env, "", b.ZipHash); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("VerifySummaryZip(no sha256, b's h1) = %v", err)
+	}
+	// It names a's zip, but it is no admission summary of a.
+	if err := VerifyAdmissionSummary(k.pubPEM, env, a.Module, a.Version, strings.Repeat("0a", 32), a.ZipHash); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifyAdmissionSummary of a re-verification statement = %v, want ErrBadSignature", err)
+	}
+	single, err := k.signer.SignSummary(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyAdmissionSummary(k.pubPEM, single, a.Module, a.Version, strings.Repeat("0a", 32), a.ZipHash); err != nil {
+		t.Errorf("VerifyAdmissionSummary of a's own summary: %v", err)
+	}
+	if err := VerifyAdmissionSummary(k.pubPEM, single, a.Module, "v1.2.4", strings.Repeat("0a", 32), a.ZipHash); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifyAdmissionSummary of a's summary as another version's = %v, want ErrBadSignature", err)
 	}
 	var e struct{ Payload []byte }
 	json.Unmarshal(env, &e)

@@ -192,18 +192,38 @@ func VerifySummaryDirHash(pubPEM, envelope []byte, h1 string) error {
 // with its name and every digest it gives (ErrInputNotNamed when the
 // summary names no input of that name).
 func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string, inputs ...ResourceDescriptor) error {
+	_, err := verifySummaryZip(pubPEM, envelope, zipSHA256, h1, inputs)
+	return err
+}
+
+// VerifyAdmissionSummary is VerifySummaryZip for the summary of the
+// admission of module path@version: its resourceUri must be the version's
+// ModulePURL (a re-verification statement, about a run, names the same
+// zip but is not one).
+func VerifyAdmissionSummary(pubPEM, envelope []byte, path, version, zipSHA256, h1 string, inputs ...ResourceDescriptor) error {
+	st, err := verifySummaryZip(pubPEM, envelope, zipSHA256, h1, inputs)
+	if err != nil {
+		return err
+	}
+	if want := ModulePURL(path, version); st.Predicate.ResourceURI != want {
+		return fmt.Errorf("%w: verification summary is about %s, not %s", ErrBadSignature, st.Predicate.ResourceURI, want)
+	}
+	return nil
+}
+
+func verifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string, inputs []ResourceDescriptor) (*statement, error) {
 	want, err := dirHash(h1)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	st, err := openSummary(pubPEM, envelope)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := st.hasSubject(digest{"sha256", strings.ToLower(zipSHA256)}, digest{"dirHash", want}); err != nil {
-		return err
+		return nil, err
 	}
-	return st.hasInputs(inputs)
+	return st, st.hasInputs(inputs)
 }
 
 // ErrInputNotNamed is the error (with ErrBadSignature) of a summary that
@@ -216,14 +236,20 @@ var ErrInputNotNamed = errors.New("verification summary names no such input")
 var ErrInputMismatch = errors.New("input differs from the one the verification summary names")
 
 // SummaryInputs checks an envelope as VerifySummary does, without asking
-// about its subject, and returns the input attestations it names.
-func SummaryInputs(pubPEM, envelope []byte) ([]ResourceDescriptor, error) {
+// about its subject, and returns what it is about (its resourceUri: the
+// module version's ModulePURL in an admission summary, the run in a
+// re-verification statement) and the input attestations it names.
+func SummaryInputs(pubPEM, envelope []byte) (resourceURI string, inputs []ResourceDescriptor, err error) {
 	st, err := openSummary(pubPEM, envelope)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return st.Predicate.InputAttestations, nil
+	return st.Predicate.ResourceURI, st.Predicate.InputAttestations, nil
 }
+
+// ModulePURL is the package URL of a Go module version, the resourceUri of
+// its admission summary.
+func ModulePURL(path, version string) string { return goPURL(path, version) }
 
 // hasInputs checks that each of inputs is named among the statement's
 // input attestations with the digests it gives.

@@ -60,7 +60,7 @@ type Log interface {
 type Finding struct {
 	Module  string `json:"module"`
 	Version string `json:"version"`
-	Check   string `json:"check"` // "zip", "go.mod", "log-record", "inclusion", "consistency", "sbom-signature", "summary", "record"
+	Check   string `json:"check"` // "zip", "go.mod", "log-record", "inclusion", "consistency", "sbom-signature", "summary", "record", "info"
 	Reason  string `json:"reason"`
 }
 
@@ -414,7 +414,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	}
 	v := &Version{ZipHash: zipH1, GoSumKnown: true, RecordBound: true}
 	key := make([][]byte, 1, 5+len(boundFiles))
-	key[0] = []byte("summary-zip")
+	key[0] = []byte("admission-summary " + m.String())
 	for _, b := range boundFiles {
 		data, err := readFile(ctx, st, m, b.suffix, b.limit)
 		if err != nil {
@@ -438,7 +438,10 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	// One subject names the zip by both hashes; the bound files are named
 	// among the inputs.
 	key = append(key, pub, env, []byte(v.ZipSHA256), []byte(zipH1))
-	if opts.Memo.Verify(func() error { return sbom.VerifySummaryZip(pub, env, v.ZipSHA256, zipH1, v.Bound...) }, key...) != nil {
+	verify := func() error {
+		return sbom.VerifyAdmissionSummary(pub, env, m.Path, m.Version, v.ZipSHA256, zipH1, v.Bound...)
+	}
+	if opts.Memo.Verify(verify, key...) != nil {
 		return nil, nil
 	}
 	if v.GoMod, err = readFile(ctx, st, m, ".mod", modzip.MaxGoMod); err != nil {
@@ -706,9 +709,16 @@ func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m modu
 // that SHA-256. One not named is from before modgate named it. It sets
 // v.Record, v.RecordBound and v.Bound.
 func checkBound(ctx context.Context, st Store, opts Options, env []byte, v *Version, m module.Version, finding func(check, format string, args ...any)) {
-	inputs, err := sbom.SummaryInputs(opts.PublicKey, env)
+	about, inputs, err := sbom.SummaryInputs(opts.PublicKey, env)
 	if err != nil {
 		finding("summary", "%v", err)
+		return
+	}
+	// A re-verification statement names the zip too, but not these files:
+	// put in the admission summary's place, it would pass them all as
+	// signed before modgate named them.
+	if want := sbom.ModulePURL(m.Path, m.Version); about != want {
+		finding("summary", "%s is about %s, not %s: not the admission summary of this version", store.DocInToto, about, want)
 		return
 	}
 	named := make(map[string]map[string]string, len(inputs))

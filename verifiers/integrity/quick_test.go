@@ -235,6 +235,27 @@ func TestQuick(t *testing.T) {
 		t.Errorf("restored: %v, bound %v", v.Findings, v.Bound)
 	}
 
+	// A re-verification statement naming the same zip (signed by modgate,
+	// about a run), put in place of the admission summary, which it would
+	// downgrade to one that names no record.
+	t.Run("summary replaced by a re-verification statement", func(t *testing.T) {
+		batch, err := w.signer.SignSummaries([]sbom.Summary{{Module: good.Path, Version: good.Version, ZipSHA256: quick.ZipSHA256,
+			ZipHash: quick.ZipHash, PolicyURI: "https://modgate.example/policies", Verified: time.Now(),
+			VerifierID: "https://modgate.example/verifier"}}, "https://modgate.example/reverify/r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := readStored(t, w.store, good, store.DocInToto)
+		replaceFile(t, w.store, good, store.DocInToto, batch)
+		defer replaceFile(t, w.store, good, store.DocInToto, saved)
+		for _, opts := range []Options{w.opts, deepOpts} {
+			v, _ := check(opts, good)
+			if len(v.Findings) != 1 || v.Findings[0].Check != "summary" || !strings.Contains(v.Findings[0].Reason, "not the admission summary") {
+				t.Errorf("ZipBytes=%v: findings %v, want the summary refused", opts.ZipBytes, v.Findings)
+			}
+		}
+	})
+
 	// A file the summary names, removed.
 	t.Run("SBOM bundle removed", func(t *testing.T) {
 		f, err := w.store.OpenFile(ctx, good, store.DocSPDXBundle)
