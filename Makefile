@@ -64,8 +64,8 @@ BENCHFLAGS ?=
 bench-throughput: build
 	$(GO) run ./cmd/modgate-bench -modgate $(BIN) $(BENCHFLAGS)
 
-## bench-reverify: 5,000 synthetic admitted versions re-verified three times against raw SHA-256
-## of the same zips, and admission latency with and without a run beside it (about 2 minutes;
+## bench-reverify: 5,000 synthetic admitted versions re-verified five times against raw SHA-256
+## of the same zips and of every file it hashes, and admission latency with and without a run beside it (about 2 minutes;
 ## MODGATE_REVERIFY_N versions of MODGATE_REVERIFY_SIZE bytes)
 bench-reverify:
 	MODGATE_BENCH_REVERIFY=1 $(GO) test -count=1 -timeout 60m -run TestReverifyThroughput -v ./reverify

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -291,8 +292,9 @@ func envInt(name string, def int) int {
 
 // TestReverifyThroughput re-verifies a corpus of MODGATE_REVERIFY_N
 // (5,000) synthetic versions of MODGATE_REVERIFY_SIZE (256 KiB) bytes
-// and compares the rate with the raw SHA-256 rate over the same zips, in
-// the same run. It also measures the latency of admissions made while a
+// MODGATE_REVERIFY_ROUNDS (5) times and compares the rate with the raw
+// SHA-256 rate over the same zips, and over every file it hashes, in the
+// same rounds. It also measures the latency of admissions made while a
 // full re-verification runs. `make bench-reverify`; skipped otherwise.
 func TestReverifyThroughput(t *testing.T) {
 	if os.Getenv("MODGATE_BENCH_REVERIFY") == "" {
@@ -306,7 +308,9 @@ func TestReverifyThroughput(t *testing.T) {
 	p := c.pipeline(t)
 
 	c.rawSHA256(t, conc, hashedFiles) // warm the page cache: both sides read from memory
-	for round := 1; round <= 3; round++ {
+	rounds := envInt("MODGATE_REVERIFY_ROUNDS", 5)
+	var rates, ofZips, ofFiles []float64 // of the warm rounds
+	for round := 1; round <= rounds; round++ {
 		raw := c.rawSHA256(t, conc, zipOnly)
 		rawAll := c.rawSHA256(t, conc, hashedFiles)
 		rep := c.run(t, p, conc)
@@ -316,6 +320,16 @@ func TestReverifyThroughput(t *testing.T) {
 			"raw SHA-256 of the zips %.2fs = %.0f MB/s (ratio %.0f%%); of every file re-verification hashes (%d a version) %.2fs (ratio %.0f%%)",
 			round, n, rv.Seconds(), float64(n)/rv.Seconds(), rvRate/1e6, raw.Seconds(), rawRate/1e6, 100*rvRate/rawRate,
 			len(hashedFiles), rawAll.Seconds(), 100*rawAll.Seconds()/rv.Seconds())
+		if round > 1 {
+			rates = append(rates, float64(n)/rv.Seconds())
+			ofZips = append(ofZips, 100*rvRate/rawRate)
+			ofFiles = append(ofFiles, 100*rawAll.Seconds()/rv.Seconds())
+		}
+	}
+	if len(rates) > 0 {
+		t.Logf("warm rounds (%d): %.0f versions/s (median; %.0f–%.0f); of raw SHA-256 of the zips %.0f%% (%.0f–%.0f%%); of every file %.0f%% (%.0f–%.0f%%)",
+			len(rates), median(rates), slices.Min(rates), slices.Max(rates), median(ofZips), slices.Min(ofZips), slices.Max(ofZips),
+			median(ofFiles), slices.Min(ofFiles), slices.Max(ofFiles))
 	}
 
 	// Admission latency, without and then with a full re-verification
@@ -414,6 +428,14 @@ var (
 	keysMu   sync.Mutex
 	keysDone = map[*testing.T]*testrepo.Keys{}
 )
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
 
 func pct(d []time.Duration, p int) time.Duration {
 	s := append([]time.Duration(nil), d...)
