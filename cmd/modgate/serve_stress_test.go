@@ -99,6 +99,7 @@ import (
 
 	"github.com/modgate/modgate/internal/testrepo"
 	"github.com/modgate/modgate/queue"
+	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/sumlog"
 	"github.com/modgate/modgate/webhook"
 )
@@ -219,8 +220,19 @@ func (h *stressHost) newInstance(t *testing.T) *stressInstance {
 	in.skey = skey
 	writeFile(t, filepath.Join(in.dir, "sumdb.key"), []byte(skey+"\n"), 0o600)
 	writeFile(t, filepath.Join(in.dir, "github.secret"), []byte(stressSecret+"\n"), 0o600)
+	// Signed, so that after the kills `modgate verify` also holds every
+	// SBOM, bundle, .info and record to the summary signed with them.
+	cosignKey, _, err := sbom.GenerateKeys([]byte("stress"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(in.dir, "cosign.key"), cosignKey, 0o600)
+	writeFile(t, filepath.Join(in.dir, "cosign.pw"), []byte("stress\n"), 0o600)
 	cfg := fmt.Sprintf(`checksum_db:
   key_file: sumdb.key
+signing:
+  key_file: cosign.key
+  password_file: cosign.pw
 webhooks:
   github:
     secret_file: github.secret
@@ -987,7 +999,7 @@ func checkAfterStop(t *testing.T, h *stressHost, in *stressInstance, versions []
 	cmd := exec.Command(h.bin, "verify", "--config", in.cfgFile)
 	cmd.Dir = in.dir
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), ": 0 findings") {
+	if err != nil || !strings.Contains(string(out), ": 0 findings") || !strings.Contains(string(out), "signatures checked (0 unsigned)") {
 		f.add("modgate verify: %v\n%s", err, out)
 	} else {
 		t.Logf("modgate verify: %s", strings.TrimSpace(string(out)))
