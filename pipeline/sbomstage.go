@@ -2,14 +2,13 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/verifiers/integrity"
 )
 
 // Document is one signed document published beside a version.
@@ -109,18 +108,11 @@ func (p *Pipeline) sign(ctx context.Context, j *Job) error {
 		PolicyURI: VerifierID + "/policies", Verified: p.Now().UTC().Truncate(time.Second),
 		VerifierID: VerifierID, VerifierVersion: p.version,
 	}
-	for _, in := range []struct {
-		suffix, mediaType string
-		data              []byte
-	}{
-		{store.DocSPDX, "application/spdx+json", j.SBOM},
-		{store.DocVerdict, "application/json", j.Record},
-		{".info", "application/json", j.Info},
-		{store.DocSPDXBundle, "application/json", bundle},
-	} {
-		d := sha256.Sum256(in.data)
-		sum.Inputs = append(sum.Inputs, sbom.ResourceDescriptor{Name: j.Module.Version + in.suffix, MediaType: in.mediaType,
-			Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}})
+	sum.Inputs, err = integrity.AdmissionInputs(j.Module, map[string][]byte{
+		store.DocSPDX: j.SBOM, store.DocVerdict: j.Record, ".info": j.Info, store.DocSPDXBundle: bundle,
+	})
+	if err != nil {
+		return err
 	}
 	if j.Decision != nil {
 		sum.PolicyDigest = j.Decision.Digest

@@ -37,6 +37,7 @@ import (
 	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/store/storetest"
 	"github.com/modgate/modgate/sumlog"
+	"github.com/modgate/modgate/verifiers/integrity"
 )
 
 // corpus is a store of admitted versions made without git or syft, but
@@ -177,12 +178,10 @@ func buildVersion(tb testing.TB, c *corpus, e *openpgp.Entity, pgpCfg *packet.Co
 	// the SBOM's bundle are named.
 	sum := sbom.Summary{Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: zipHash,
 		PolicyURI: pipeline.VerifierID + "/policies", Verified: time.Now().UTC(), VerifierID: pipeline.VerifierID}
-	for _, in := range []struct {
-		suffix string
-		data   []byte
-	}{{store.DocSPDX, doc}, {store.DocVerdict, rec}, {".info", sv.Info}, {store.DocSPDXBundle, bundle}} {
-		sum.Inputs = append(sum.Inputs, sbom.ResourceDescriptor{Name: m.Version + in.suffix,
-			Digest: map[string]string{"sha256": fmt.Sprintf("%x", sha256.Sum256(in.data))}})
+	if sum.Inputs, err = integrity.AdmissionInputs(m, map[string][]byte{
+		store.DocSPDX: doc, store.DocVerdict: rec, ".info": sv.Info, store.DocSPDXBundle: bundle,
+	}); err != nil {
+		return nil, err
 	}
 	env, err := c.signer.SignSummary(sum)
 	if err != nil {

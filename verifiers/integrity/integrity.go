@@ -256,26 +256,48 @@ type Version struct {
 // MaxRecord bounds an admission record read.
 const MaxRecord = 16 << 20
 
-// boundFiles are the files of a version that its verification summary
-// names among its inputs, by SHA-256, besides the SBOM (whose own signature
+// boundFiles are the files of a version that its admission summary names
+// among its inputs, by SHA-256, besides the SBOM (whose own signature
 // covers it): the admission record, whose policy input the current
 // policies are evaluated on and whose tag object is re-verified; the .info
 // the go command is served; the SBOM's cosign bundle. check names the
 // finding of one that changed.
 var boundFiles = []struct {
-	suffix, check string
-	limit         int64
+	suffix, check, mediaType string
+	limit                    int64
 }{
-	{store.DocVerdict, "record", MaxRecord},
-	{".info", "info", 1 << 20},
-	{store.DocSPDXBundle, "sbom-signature", 16 << 20},
+	{store.DocVerdict, "record", "application/json", MaxRecord},
+	{".info", "info", "application/json", 1 << 20},
+	{store.DocSPDXBundle, "sbom-signature", "application/json", 16 << 20},
 }
 
-// boundInput names data, the file of m with suffix, as the verification
-// summary does.
-func boundInput(m module.Version, suffix string, data []byte) (sbom.ResourceDescriptor, [32]byte) {
+// AdmissionInputs names the documents an admission summary must name, as
+// Input names them: the SBOM and boundFiles. data holds each one's content
+// by suffix; one missing is an error.
+func AdmissionInputs(m module.Version, data map[string][]byte) ([]sbom.ResourceDescriptor, error) {
+	sbomDoc, ok := data[store.DocSPDX]
+	if !ok {
+		return nil, fmt.Errorf("%s: no %s to name in the verification summary", m, store.DocSPDX)
+	}
+	ins := []sbom.ResourceDescriptor{Input(m, store.DocSPDX, sbomDoc)}
+	ins[0].MediaType = "application/spdx+json"
+	for _, b := range boundFiles {
+		d, ok := data[b.suffix]
+		if !ok {
+			return nil, fmt.Errorf("%s: no %s to name in the verification summary", m, b.suffix)
+		}
+		in := Input(m, b.suffix, d)
+		in.MediaType = b.mediaType
+		ins = append(ins, in)
+	}
+	return ins, nil
+}
+
+// Input names data, the file of m with suffix, as an admission summary
+// names it: by the version and suffix, with its SHA-256.
+func Input(m module.Version, suffix string, data []byte) sbom.ResourceDescriptor {
 	d := sha256.Sum256(data)
-	return sbom.ResourceDescriptor{Name: m.Version + suffix, Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}}, d
+	return sbom.ResourceDescriptor{Name: m.Version + suffix, Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}}
 }
 
 // verifiedHead returns the log's current tree, from its signed head.
@@ -423,9 +445,9 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 		if b.suffix == store.DocVerdict {
 			v.Record = data
 		}
-		in, sum := boundInput(m, b.suffix, data)
+		in := Input(m, b.suffix, data)
 		v.Bound = append(v.Bound, in)
-		key = append(key, sum[:])
+		key = append(key, []byte(in.Digest["sha256"]))
 	}
 	data, release, err := readZip(ctx, st, m)
 	if err != nil {
@@ -740,7 +762,7 @@ func checkBound(ctx context.Context, st Store, opts Options, env []byte, v *Vers
 		case err != nil || !isNamed:
 			// Not there and not named, or signed before modgate named it.
 		default:
-			in, _ := boundInput(m, b.suffix, data)
+			in := Input(m, b.suffix, data)
 			if got := in.Digest["sha256"]; got != want["sha256"] {
 				finding(b.check, "%s changed since it was signed: sha256 %s, the verification summary names %s", name, got, want["sha256"])
 				continue

@@ -66,10 +66,13 @@ func (w *signedWorld) publish(t *testing.T, m module.Version, content string) {
 	record := []byte(fmt.Sprintf(`{"module":%q,"version":%q,"input":{"licenses":["MIT"]}}`, m.Path, m.Version))
 	sum := sbom.Summary{Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: v.ZipHash,
 		PolicyURI: "https://modgate.example/policies", Verified: time.Now(), VerifierID: "https://modgate.example/verifier"}
-	if !w.legacy {
-		for suffix, data := range map[string][]byte{store.DocVerdict: record, ".info": v.Info, store.DocSPDXBundle: bundle} {
-			in, _ := boundInput(m, suffix, data)
-			sum.Inputs = append(sum.Inputs, in)
+	if w.legacy {
+		sum.Inputs = []sbom.ResourceDescriptor{Input(m, store.DocSPDX, doc)}
+	} else {
+		if sum.Inputs, err = AdmissionInputs(m, map[string][]byte{
+			store.DocSPDX: doc, store.DocVerdict: record, ".info": v.Info, store.DocSPDXBundle: bundle,
+		}); err != nil {
+			t.Fatal(err)
 		}
 	}
 	env, err := w.signer.SignSummary(sum)
