@@ -12,7 +12,6 @@ import (
 
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/upstream"
-	"github.com/modgate/modgate/verifiers/integrity"
 )
 
 // Public modules enter through the same gate as private ones, from the
@@ -94,21 +93,6 @@ type checkOnly struct {
 
 func (e *checkOnly) Error() string { return e.check + ": " + e.inner.Error() }
 func (e *checkOnly) Unwrap() error { return e.err }
-
-// goSumFromZipFile reads m's go.sum from the root of a checked module zip:
-// nil if there is none.
-func goSumFromZipFile(name string, m module.Version) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return integrity.GoSumFromZip(f, fi.Size(), m)
-}
 
 // lazyUpstream builds the upstream fetcher on first use.
 type lazyUpstream struct {

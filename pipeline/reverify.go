@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -293,7 +292,12 @@ func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, iv *in
 	}
 	if !iv.GoSumKnown {
 		var err error
-		if gosum, err = goSumFromZip(ctx, rv.p.store, m); err != nil {
+		f, err := rv.p.store.OpenFile(ctx, m, ".zip")
+		if err == nil {
+			gosum, err = integrity.GoSumFromFile(f, m)
+			f.Close()
+		}
+		if err != nil {
 			add("dependencies", true, "go.sum in the stored zip: %v", err)
 			return nil
 		}
@@ -322,7 +326,7 @@ func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, iv *in
 // the published one; generation is reproducible, so any difference is a
 // change in the inputs or the document.
 func (rv *Reverifier) deepSBOM(ctx context.Context, m module.Version, rec *reverifyRecord, iv *integrity.Version, add func(string, bool, string, ...any)) error {
-	stored, err := readStored(ctx, rv.p.store, m, store.DocSPDX, 64<<20)
+	stored, err := rv.p.store.ReadFile(ctx, m, store.DocSPDX, 64<<20, nil)
 	if err != nil {
 		add("sbom", false, "no published SBOM: %v", err)
 		return nil
@@ -383,38 +387,6 @@ func (rv *Reverifier) summary(ctx context.Context, m module.Version, iv *integri
 		sum.PolicyDigest = rv.policies.Digest()
 	}
 	return sum
-}
-
-// readStored reads a file of a published version, up to limit bytes.
-func readStored(ctx context.Context, st Store, m module.Version, suffix string, limit int64) ([]byte, error) {
-	f, err := st.OpenFile(ctx, m, suffix)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return data, nil
-}
-
-// goSumFromZip reads the module's go.sum from its stored zip: nil if it has
-// none.
-func goSumFromZip(ctx context.Context, st Store, m module.Version) ([]byte, error) {
-	f, err := st.OpenFile(ctx, m, ".zip")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return integrity.GoSumFromZip(f, fi.Size(), m)
 }
 
 // plainReason is err's message on one line.

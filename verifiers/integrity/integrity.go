@@ -540,6 +540,15 @@ func GoSumFromZip(r io.ReaderAt, size int64, m module.Version) ([]byte, error) {
 	return nil, nil
 }
 
+// GoSumFromFile is GoSumFromZip for the module zip open as f.
+func GoSumFromFile(f *os.File, m module.Version) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return GoSumFromZip(f, fi.Size(), m)
+}
+
 // readZip reads m's zip into a pooled buffer, which release returns; a zip
 // larger than maxInMemory is an error.
 func readZip(ctx context.Context, st Store, m module.Version) (data []byte, release func(), err error) {
