@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,35 +26,26 @@ func openIn(dir *os.File, name string) (*os.File, error) {
 // openDir opens the directory path, not following a symbolic link as its
 // last element, without registering it with the runtime's poller.
 func openDir(path string) (*os.File, error) {
-	for {
-		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
-		}
-		return os.NewFile(uintptr(fd), path), nil
+	fd, err := eintr(func() (int, error) {
+		return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	})
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // statIn checks that name (one path element) of directory dir exists as a
 // regular file, not following a symbolic link.
 func statIn(dir *os.File, name string) error {
 	var st unix.Stat_t
-	for {
-		err := unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return &os.PathError{Op: "fstatat", Path: filepath.Join(dir.Name(), name), Err: err}
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, filepath.Join(dir.Name(), name))
-		}
-		return nil
+	if err := ignoringEINTR(func() error { return unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return &os.PathError{Op: "fstatat", Path: filepath.Join(dir.Name(), name), Err: err}
 	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, filepath.Join(dir.Name(), name))
+	}
+	return nil
 }
 
 // linkIn hard-links name of directory from as newName of directory to
@@ -87,26 +77,30 @@ func removeIn(dir *os.File, name string) error {
 	return nil
 }
 
-func ignoringEINTR(fn func() error) error {
+// eintr calls fn again while a signal interrupts it.
+func eintr[T any](fn func() (T, error)) (T, error) {
 	for {
-		if err := fn(); err != unix.EINTR {
-			return err
+		v, err := fn()
+		if err != unix.EINTR {
+			return v, err
 		}
 	}
 }
 
+func ignoringEINTR(fn func() error) error {
+	_, err := eintr(func() (struct{}, error) { return struct{}{}, fn() })
+	return err
+}
+
 // openat opens name in dir read-only, not following a symbolic link.
 func openat(dir *os.File, name string) (int, error) {
-	for {
-		fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return -1, &os.PathError{Op: "openat", Path: filepath.Join(dir.Name(), name), Err: err}
-		}
-		return fd, nil
+	fd, err := eintr(func() (int, error) {
+		return unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	})
+	if err != nil {
+		return -1, &os.PathError{Op: "openat", Path: filepath.Join(dir.Name(), name), Err: err}
 	}
+	return fd, nil
 }
 
 // readIn reads the regular file name of directory dir whole (at most limit
@@ -117,12 +111,12 @@ func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer syscall.Close(fd)
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, &os.PathError{Op: "fstat", Path: filepath.Join(dir.Name(), name), Err: err}
 	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, filepath.Join(dir.Name(), name))
 	}
 	if st.Size > limit {
@@ -140,8 +134,8 @@ func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) 
 			}
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
-		if err == syscall.EINTR {
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
