@@ -165,10 +165,10 @@ func TestSignSummary(t *testing.T) {
 	}
 }
 
-// TestVerifySummaryZipInputs: an input named in the summary must match the
+// TestVerifyAdmissionSummaryInputs: an input named in the summary must match the
 // digests asked about; one not named is ErrInputNotNamed. SummaryInputs
 // lists them.
-func TestVerifySummaryZipInputs(t *testing.T) {
+func TestVerifyAdmissionSummaryInputs(t *testing.T) {
 	k := keys(t)
 	zipA := strings.Repeat("0a", 32)
 	sum := testSummary(zipA)
@@ -194,7 +194,7 @@ func TestVerifySummaryZipInputs(t *testing.T) {
 		{"named, another algorithm", []ResourceDescriptor{{Name: sbomName, Digest: map[string]string{"sha512": "aa"}}}, ErrBadSignature},
 		{"not named", []ResourceDescriptor{in("corp.example/m@v1.2.3.verdict.json", strings.Repeat("cd", 32))}, ErrInputNotNamed},
 	} {
-		err := VerifySummaryZip(k.pubPEM, env, zipA, h1, tc.inputs...)
+		err := VerifyAdmissionSummary(k.pubPEM, env, "corp.example/m", "v1.2.3", zipA, h1, tc.inputs...)
 		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) || err != nil && !errors.Is(err, ErrBadSignature) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
@@ -212,7 +212,7 @@ func TestVerifySummaryZipInputs(t *testing.T) {
 		t.Errorf("SummaryInputs with another key: %v, want ErrBadSignature", err)
 	}
 	// The subject is still checked with inputs.
-	if err := VerifySummaryZip(k.pubPEM, env, strings.Repeat("0b", 32), h1, in(sbomName, strings.Repeat("cd", 32))); !errors.Is(err, ErrBadSignature) || errors.Is(err, ErrInputNotNamed) {
+	if err := VerifyAdmissionSummary(k.pubPEM, env, "corp.example/m", "v1.2.3", strings.Repeat("0b", 32), h1, in(sbomName, strings.Repeat("cd", 32))); !errors.Is(err, ErrBadSignature) || errors.Is(err, ErrInputNotNamed) {
 		t.Errorf("another zip, input matching: %v, want ErrBadSignature about the subject", err)
 	}
 }

@@ -187,19 +187,18 @@ func VerifySummaryDirHash(pubPEM, envelope []byte, h1 string) error {
 // hash to zipSHA256 are the zip whose files hash to h1, as modgate computed
 // when it signed, so a re-verification can hash the bytes once instead of
 // extracting and hashing every file.
-//
-// Each of inputs must also be among the summary's input attestations: one
-// with its name and every digest it gives (ErrInputNotNamed when the
-// summary names no input of that name).
-func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string, inputs ...ResourceDescriptor) error {
-	_, err := verifySummaryZip(pubPEM, envelope, zipSHA256, h1, inputs)
+func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string) error {
+	_, err := verifySummaryZip(pubPEM, envelope, zipSHA256, h1, nil)
 	return err
 }
 
 // VerifyAdmissionSummary is VerifySummaryZip for the summary of the
 // admission of module path@version: its resourceUri must be the version's
 // ModulePURL (a re-verification statement, about a run, names the same
-// zip but is not one).
+// zip but is not one), and each of inputs must be among its input
+// attestations, with its name and every digest it gives
+// (ErrInputNotNamed when the summary names no input of that name,
+// ErrInputMismatch when another digest).
 func VerifyAdmissionSummary(pubPEM, envelope []byte, path, version, zipSHA256, h1 string, inputs ...ResourceDescriptor) error {
 	st, err := verifySummaryZip(pubPEM, envelope, zipSHA256, h1, inputs)
 	if err != nil {
