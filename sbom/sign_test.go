@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modgate/modgate/internal/memo"
 	"golang.org/x/mod/module"
 )
 
@@ -166,7 +167,7 @@ func TestSignSummary(t *testing.T) {
 }
 
 // TestVerifyAdmissionSummaryInputs: an input named in the summary must match the
-// digests asked about; one not named is ErrInputNotNamed. SummaryInputs
+// digests asked about; one not named is ErrInputNotNamed. OpenSummary
 // lists them.
 func TestVerifyAdmissionSummaryInputs(t *testing.T) {
 	k := keys(t)
@@ -199,22 +200,96 @@ func TestVerifyAdmissionSummaryInputs(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	uri, inputs, err := SummaryInputs(k.pubPEM, env)
-	if err != nil || len(inputs) != 1 || inputs[0].Name != sbomName || inputs[0].Digest["sha256"] != strings.Repeat("cd", 32) ||
+	opened, err := OpenSummary(k.pubPEM, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri, inputs := opened.ResourceURI(), opened.Inputs()
+	if len(inputs) != 1 || inputs[0].Name != sbomName || inputs[0].Digest["sha256"] != strings.Repeat("cd", 32) ||
 		uri != ModulePURL("corp.example/m", "v1.2.3") || uri != "pkg:golang/corp.example/m@v1.2.3" {
-		t.Errorf("SummaryInputs = %q, %+v, %v", uri, inputs, err)
+		t.Errorf("OpenSummary: about %q, inputs %+v", uri, inputs)
 	}
 	other, err := LoadSigner(mustGenerate(t, "other"), []byte("other"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := SummaryInputs(other.PublicKeyPEM(), env); !errors.Is(err, ErrBadSignature) {
-		t.Errorf("SummaryInputs with another key: %v, want ErrBadSignature", err)
+	if _, err := OpenSummary(other.PublicKeyPEM(), env, nil); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("OpenSummary with another key: %v, want ErrBadSignature", err)
 	}
 	// The subject is still checked with inputs.
 	if err := VerifyAdmissionSummary(k.pubPEM, env, "corp.example/m", "v1.2.3", strings.Repeat("0b", 32), h1, in(sbomName, strings.Repeat("cd", 32))); !errors.Is(err, ErrBadSignature) || errors.Is(err, ErrInputNotNamed) {
 		t.Errorf("another zip, input matching: %v, want ErrBadSignature about the subject", err)
 	}
+}
+
+// TestOpenSummaryMemo: through a memo, a summary's signature is verified
+// once per envelope and key; what it says is read every time, and any other
+// bytes or key are verified afresh.
+func TestOpenSummaryMemo(t *testing.T) {
+	k := keys(t)
+	zipA, zipB := strings.Repeat("0a", 32), strings.Repeat("0b", 32)
+	sum := testSummary(zipA)
+	env, err := k.signer.SignSummary(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &countingMemo{}
+	for i := range 3 {
+		opened, err := OpenSummary(k.pubPEM, env, m)
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		if m.checks != 1 {
+			t.Errorf("open %d: %d signature checks, want 1", i, m.checks)
+		}
+		if err := opened.HasZip(zipA); err != nil {
+			t.Errorf("open %d: HasZip(A): %v", i, err)
+		}
+		if err := opened.HasDirHash(sum.ZipHash); err != nil {
+			t.Errorf("open %d: HasDirHash: %v", i, err)
+		}
+		if err := opened.HasZip(zipB); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("open %d: HasZip(B) = %v, want ErrBadSignature", i, err)
+		}
+		if got := opened.ResourceURI(); got != ModulePURL(sum.Module, sum.Version) {
+			t.Errorf("open %d: about %q", i, got)
+		}
+	}
+	// The same signature over another statement (zip B): new bytes, so
+	// verified, and refused.
+	var e struct {
+		PayloadType string `json:"payloadType"`
+		Payload     []byte `json:"payload"`
+		Signatures  []any  `json:"signatures"`
+	}
+	if err := json.Unmarshal(env, &e); err != nil {
+		t.Fatal(err)
+	}
+	e.Payload = bytes.ReplaceAll(e.Payload, []byte(zipA), []byte(zipB))
+	forged, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenSummary(k.pubPEM, forged, m); !errors.Is(err, ErrBadSignature) || m.checks != 2 {
+		t.Errorf("statement changed under the same signature: %v after %d checks, want ErrBadSignature after 2", err, m.checks)
+	}
+	other, err := LoadSigner(mustGenerate(t, "other"), []byte("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenSummary(other.PublicKeyPEM(), env, m); !errors.Is(err, ErrBadSignature) || m.checks != 3 {
+		t.Errorf("another key: %v after %d checks, want ErrBadSignature after 3", err, m.checks)
+	}
+}
+
+// countingMemo is a SignatureMemo that counts the checks it runs.
+type countingMemo struct {
+	seen   memo.Set
+	checks int
+}
+
+func (c *countingMemo) Verify(check func() error, key ...[]byte) error {
+	return c.seen.Verify(func() error { c.checks++; return check() }, key...)
 }
 
 func mustGenerate(t *testing.T, password string) []byte {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	ssldsse "github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	"golang.org/x/mod/module"
 )
@@ -188,8 +189,11 @@ func VerifySummaryDirHash(pubPEM, envelope []byte, h1 string) error {
 // when it signed, so a re-verification can hash the bytes once instead of
 // extracting and hashing every file.
 func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string) error {
-	_, err := verifySummaryZip(pubPEM, envelope, zipSHA256, h1, nil)
-	return err
+	want, err := dirHash(h1)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	return verifySubject(pubPEM, envelope, digest{"sha256", strings.ToLower(zipSHA256)}, digest{"dirHash", want})
 }
 
 // VerifyAdmissionSummary is VerifySummaryZip for the summary of the
@@ -200,29 +204,31 @@ func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string) error {
 // (ErrInputNotNamed when the summary names no input of that name,
 // ErrInputMismatch when another digest).
 func VerifyAdmissionSummary(pubPEM, envelope []byte, path, version, zipSHA256, h1 string, inputs ...ResourceDescriptor) error {
-	st, err := verifySummaryZip(pubPEM, envelope, zipSHA256, h1, inputs)
+	s, err := OpenSummary(pubPEM, envelope, nil)
 	if err != nil {
 		return err
 	}
-	if want := ModulePURL(path, version); st.Predicate.ResourceURI != want {
-		return fmt.Errorf("%w: verification summary is about %s, not %s", ErrBadSignature, st.Predicate.ResourceURI, want)
-	}
-	return nil
+	return s.AdmissionOf(path, version, zipSHA256, h1, inputs...)
 }
 
-func verifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string, inputs []ResourceDescriptor) (*statement, error) {
+// AdmissionOf checks what VerifyAdmissionSummary checks once the signature
+// verified: that this is the summary of the admission of path@version, of
+// the zip with SHA-256 zipSHA256 and h1: hash h1, naming each of inputs.
+func (s *OpenedSummary) AdmissionOf(path, version, zipSHA256, h1 string, inputs ...ResourceDescriptor) error {
 	want, err := dirHash(h1)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
-	st, err := openSummary(pubPEM, envelope)
-	if err != nil {
-		return nil, err
+	if err := s.st.hasSubject(digest{"sha256", strings.ToLower(zipSHA256)}, digest{"dirHash", want}); err != nil {
+		return err
 	}
-	if err := st.hasSubject(digest{"sha256", strings.ToLower(zipSHA256)}, digest{"dirHash", want}); err != nil {
-		return nil, err
+	if err := s.st.hasInputs(inputs); err != nil {
+		return err
 	}
-	return st, st.hasInputs(inputs)
+	if want := ModulePURL(path, version); s.st.Predicate.ResourceURI != want {
+		return fmt.Errorf("%w: verification summary is about %s, not %s", ErrBadSignature, s.st.Predicate.ResourceURI, want)
+	}
+	return nil
 }
 
 // ErrInputNotNamed is the error (with ErrBadSignature) of a summary that
@@ -234,17 +240,51 @@ var ErrInputNotNamed = errors.New("verification summary names no such input")
 // digest is not the one the verification summary names.
 var ErrInputMismatch = errors.New("input differs from the one the verification summary names")
 
-// SummaryInputs checks an envelope as VerifySummary does, without asking
-// about its subject, and returns what it is about (its resourceUri: the
-// module version's ModulePURL in an admission summary, the run in a
-// re-verification statement) and the input attestations it names.
-func SummaryInputs(pubPEM, envelope []byte) (resourceURI string, inputs []ResourceDescriptor, err error) {
-	st, err := openSummary(pubPEM, envelope)
-	if err != nil {
-		return "", nil, err
-	}
-	return st.Predicate.ResourceURI, st.Predicate.InputAttestations, nil
+// A SignatureMemo remembers signatures that verified (memo.Set is one):
+// Verify runs check unless the same key parts verified before. A nil one
+// remembers nothing.
+type SignatureMemo interface {
+	Verify(check func() error, key ...[]byte) error
 }
+
+// An OpenedSummary is a verification summary whose signature verified and
+// whose statement is a PASSED verification summary (as VerifySummary
+// checks); its methods ask about what it says. It lets a caller that asks
+// several things of one summary verify its signature once.
+type OpenedSummary struct{ st *statement }
+
+// OpenSummary verifies envelope's signature by pubPEM and reads its
+// statement. With a memo, an envelope whose signature verified before under
+// the same key is only read again: the cryptography is what costs.
+func OpenSummary(pubPEM, envelope []byte, memo SignatureMemo) (*OpenedSummary, error) {
+	st, err := openSummaryMemo(pubPEM, envelope, memo)
+	if err != nil {
+		return nil, err
+	}
+	return &OpenedSummary{st}, nil
+}
+
+// HasZip checks that the zip with SHA-256 zipSHA256 is among the subjects.
+func (s *OpenedSummary) HasZip(zipSHA256 string) error {
+	return s.st.hasSubject(digest{"sha256", strings.ToLower(zipSHA256)})
+}
+
+// HasDirHash checks that the zip whose files hash to h1 is among the
+// subjects (as VerifySummaryDirHash).
+func (s *OpenedSummary) HasDirHash(h1 string) error {
+	want, err := dirHash(h1)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	return s.st.hasSubject(digest{"dirHash", want})
+}
+
+// ResourceURI is what the summary is about: the module version's ModulePURL
+// in an admission summary, the run in a re-verification statement.
+func (s *OpenedSummary) ResourceURI() string { return s.st.Predicate.ResourceURI }
+
+// Inputs are the input attestations the summary names.
+func (s *OpenedSummary) Inputs() []ResourceDescriptor { return s.st.Predicate.InputAttestations }
 
 // ModulePURL is the package URL of a Go module version, the resourceUri of
 // its admission summary.
@@ -312,14 +352,39 @@ subjects:
 // openSummary verifies the envelope's signature and returns its statement,
 // which must be a PASSED verification summary.
 func openSummary(pubPEM, envelope []byte) (*statement, error) {
-	v, err := loadVerifier(pubPEM)
+	return openSummaryMemo(pubPEM, envelope, nil)
+}
+
+// openSummaryMemo is openSummary verifying the signature through memo.
+func openSummaryMemo(pubPEM, envelope []byte, memo SignatureMemo) (*statement, error) {
+	envelope = bytes.TrimSpace(envelope)
+	var payload []byte
+	verify := func() error {
+		v, err := loadVerifier(pubPEM)
+		if err != nil {
+			return err
+		}
+		dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(inTotoPayloadType), dsse.WithDecodedPayload(&payload))
+		if err := dv.VerifySignature(bytes.NewReader(envelope), nil); err != nil {
+			return fmt.Errorf("%w: verification summary: %v", ErrBadSignature, err)
+		}
+		return nil
+	}
+	var err error
+	if memo == nil {
+		err = verify()
+	} else {
+		err = memo.Verify(verify, []byte("dsse "+inTotoPayloadType), pubPEM, envelope)
+	}
 	if err != nil {
 		return nil, err
 	}
-	var payload []byte
-	dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(inTotoPayloadType), dsse.WithDecodedPayload(&payload))
-	if err := dv.VerifySignature(bytes.NewReader(bytes.TrimSpace(envelope)), nil); err != nil {
-		return nil, fmt.Errorf("%w: verification summary: %v", ErrBadSignature, err)
+	if payload == nil {
+		// A memo hit: these bytes verified under this key before, so their
+		// payload is the one that was signed.
+		if payload, err = envelopePayload(envelope); err != nil {
+			return nil, fmt.Errorf("%w: verification summary: %v", ErrBadSignature, err)
+		}
 	}
 	var st statement
 	if err := json.Unmarshal(payload, &st); err != nil {
@@ -334,6 +399,19 @@ func openSummary(pubPEM, envelope []byte) (*statement, error) {
 		return nil, fmt.Errorf("%w: verification summary: result %q, want %q", ErrBadSignature, st.Predicate.VerificationResult, resultPassed)
 	}
 	return &st, nil
+}
+
+// envelopePayload decodes the payload of a DSSE envelope the way the
+// verifier does after checking its signature.
+func envelopePayload(envelope []byte) ([]byte, error) {
+	var env ssldsse.Envelope
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		return nil, err
+	}
+	if env.PayloadType != inTotoPayloadType {
+		return nil, fmt.Errorf("payload type %q, want %q", env.PayloadType, inTotoPayloadType)
+	}
+	return env.DecodeB64Payload()
 }
 
 // dirHash converts an h1: hash to the in-toto dirHash digest: the same

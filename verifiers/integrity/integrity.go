@@ -460,8 +460,15 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	// One subject names the zip by both hashes; the bound files are named
 	// among the inputs.
 	key = append(key, pub, env, []byte(v.ZipSHA256), []byte(zipH1))
+	// A miss opens the summary with its signature remembered on its own:
+	// a version the short way refuses (a legacy summary, a changed file)
+	// then costs the long way a reading of it, not a second verification.
 	verify := func() error {
-		return sbom.VerifyAdmissionSummary(pub, env, m.Path, m.Version, v.ZipSHA256, zipH1, v.Bound...)
+		sum, err := sbom.OpenSummary(pub, env, opts.Memo)
+		if err != nil {
+			return err
+		}
+		return sum.AdmissionOf(m.Path, m.Version, v.ZipSHA256, zipH1, v.Bound...)
 	}
 	if opts.Memo.Verify(verify, key...) != nil {
 		return nil, nil
@@ -719,12 +726,18 @@ func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m modu
 		finding("summary", "cannot read the verification summary: %v", err)
 		return
 	}
-	zipSHA, zipH1 := v.ZipSHA256, v.ZipHash
+	// One opening for the subject and the named files: its signature is
+	// verified once (and remembered), what it says is read each time.
+	sum, err := sbom.OpenSummary(pub, env, opts.Memo)
+	if err != nil {
+		finding("summary", "%v", err)
+		return
+	}
 	switch {
-	case zipSHA != "":
-		err = opts.Memo.Verify(func() error { return sbom.VerifySummary(pub, env, zipSHA) }, []byte("summary"), pub, env, []byte(zipSHA))
-	case zipH1 != "" && !opts.ZipBytes:
-		err = opts.Memo.Verify(func() error { return sbom.VerifySummaryDirHash(pub, env, zipH1) }, []byte("summary-h1"), pub, env, []byte(zipH1))
+	case v.ZipSHA256 != "":
+		err = sum.HasZip(v.ZipSHA256)
+	case v.ZipHash != "" && !opts.ZipBytes:
+		err = sum.HasDirHash(v.ZipHash)
 	default:
 		return // the zip finding says why
 	}
@@ -732,26 +745,22 @@ func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m modu
 		finding("summary", "%v", err)
 		return
 	}
-	checkBound(ctx, st, opts, env, v, m, finding)
+	checkBound(ctx, st, sum, v, m, finding)
 }
 
 // checkBound compares the files of boundFiles with what the verification
-// summary env (already verified) names: each one named must be there with
-// that SHA-256. One not named is from before modgate named it. It sets
-// v.Record, v.RecordBound and v.Bound.
-func checkBound(ctx context.Context, st Store, opts Options, env []byte, v *Version, m module.Version, finding func(check, format string, args ...any)) {
-	about, inputs, err := sbom.SummaryInputs(opts.PublicKey, env)
-	if err != nil {
-		finding("summary", "%v", err)
-		return
-	}
+// summary sum (already verified, about v's zip) names: each one named must
+// be there with that SHA-256. One not named is from before modgate named it.
+// It sets v.Record, v.RecordBound and v.Bound.
+func checkBound(ctx context.Context, st Store, sum *sbom.OpenedSummary, v *Version, m module.Version, finding func(check, format string, args ...any)) {
 	// A re-verification statement names the zip too, but not these files:
 	// put in the admission summary's place, it would pass them all as
 	// signed before modgate named them.
-	if want := sbom.ModulePURL(m.Path, m.Version); about != want {
+	if about, want := sum.ResourceURI(), sbom.ModulePURL(m.Path, m.Version); about != want {
 		finding("summary", "%s is about %s, not %s: not the admission summary of this version", store.DocInToto, about, want)
 		return
 	}
+	inputs := sum.Inputs()
 	named := make(map[string]map[string]string, len(inputs))
 	for _, in := range inputs {
 		named[in.Name] = in.Digest

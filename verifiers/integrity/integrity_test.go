@@ -20,7 +20,7 @@ type world struct {
 	opts  Options
 }
 
-func newWorld(t *testing.T, skey string) *world {
+func newWorld(t testing.TB, skey string) *world {
 	t.Helper()
 	signer, verifier, _, err := sumlog.ParseKey(skey)
 	if err != nil {
@@ -40,7 +40,7 @@ func newWorld(t *testing.T, skey string) *world {
 }
 
 // publish puts m in the store and, when logged, its record in the log.
-func (w *world) publish(t *testing.T, m module.Version, content string, logged bool) {
+func (w *world) publish(t testing.TB, m module.Version, content string, logged bool) {
 	t.Helper()
 	v := storetest.Version(t, m, map[string]string{"x.go": "package x\n// " + content + "\n"})
 	if logged {

@@ -28,7 +28,7 @@ type signedWorld struct {
 	legacy bool
 }
 
-func newSignedWorld(t *testing.T) *signedWorld {
+func newSignedWorld(t testing.TB) *signedWorld {
 	t.Helper()
 	skey, _, err := sumlog.GenerateKey("sum.corp.example")
 	if err != nil {
@@ -48,7 +48,7 @@ func newSignedWorld(t *testing.T) *signedWorld {
 	return w
 }
 
-func (w *signedWorld) publish(t *testing.T, m module.Version, content string) {
+func (w *signedWorld) publish(t testing.TB, m module.Version, content string) {
 	t.Helper()
 	v := storetest.Version(t, m, map[string]string{
 		"x.go":   "package x\n// " + content + "\n",
@@ -289,5 +289,41 @@ func TestQuick(t *testing.T) {
 		if len(v.Findings) != 0 || v.RecordBound || len(v.Record) == 0 || len(v.Bound) != 0 {
 			t.Errorf("legacy summary, ZipBytes=%v: findings %v, record bound %v, record %q", opts.ZipBytes, v.Findings, v.RecordBound, v.Record)
 		}
+	}
+}
+
+// BenchmarkCheckVersion is one signed version's re-verification, warm (its
+// signatures remembered), each way: the short way; the long way (every file
+// of the zip hashed, as --deep and anything the short way refuses); and the
+// long way of a version whose summary predates the bound files.
+func BenchmarkCheckVersion(b *testing.B) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name         string
+		legacy, long bool
+	}{{"short", false, false}, {"long", false, true}, {"legacy", true, false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			w := newSignedWorld(b)
+			w.legacy = tc.legacy
+			ms := make([]module.Version, 20)
+			for i := range ms {
+				ms[i] = module.Version{Path: "corp.example/m", Version: fmt.Sprintf("v1.0.%d", i)}
+				w.publish(b, ms[i], ms[i].Version)
+			}
+			opts := w.opts
+			opts.ZipBytes = tc.long
+			head, err := VerifiedHead(ctx, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			i := 0
+			for b.Loop() {
+				v, err := CheckVersion(ctx, w.store, opts, head, ms[i%len(ms)])
+				if err != nil || len(v.Findings) != 0 || v.RecordBound == tc.legacy {
+					b.Fatalf("%+v %v", v, err)
+				}
+				i++
+			}
+		})
 	}
 }
