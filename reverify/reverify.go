@@ -249,22 +249,11 @@ func RunShard(ctx context.Context, c Checker, st Store, vs []module.Version, o O
 	var passed []*pipeline.Reverified
 	var passedMods []module.Version
 	var running atomic.Int64
-	// n workers take the versions in turn: long-lived goroutines, whose
-	// stacks have grown to what a check needs (a goroutine per version
-	// grew its stack anew every time).
-	next := make(chan module.Version)
+	// n long-lived workers take the versions in turn by an atomic index
+	// (a goroutine per version grew its stack anew every time, and a
+	// channel handing them out cost a futex wake-up a version).
+	var next atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(next)
-		for _, m := range vs {
-			select {
-			case next <- m:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
-	})
 	check := func(m module.Version) error {
 		// Make way for admissions: while one runs, versions wait, and
 		// one goes ahead at most every maxPause so the run still ends.
@@ -312,12 +301,16 @@ func RunShard(ctx context.Context, c Checker, st Store, vs []module.Version, o O
 	}
 	for range min(n, len(vs)) {
 		g.Go(func() error {
-			for m := range next {
-				if err := check(m); err != nil {
+			for gctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(len(vs)) {
+					return nil
+				}
+				if err := check(vs[i]); err != nil {
 					return err
 				}
 			}
-			return nil
+			return gctx.Err()
 		})
 	}
 	if err := g.Wait(); err != nil {
