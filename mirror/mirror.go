@@ -30,6 +30,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/modgate/modgate/internal/flock"
 )
 
 // ErrNotFound reports that the remote has no such tag, or the mirror no such
@@ -165,7 +167,9 @@ func (m *Mirror) FetchTag(ctx context.Context, tag string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	unlock, err := lockFile(m.dir + ".lock")
+	// Processes sharing a data directory never run two fetches into one
+	// mirror.
+	unlock, err := flock.Lock(m.dir + ".lock")
 	if err != nil {
 		return err
 	}
@@ -464,17 +468,3 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 func (b *limitedBuffer) Bytes() []byte  { return b.buf.Bytes() }
 func (b *limitedBuffer) String() string { return b.buf.String() }
-
-// lockFile takes an exclusive flock on name, so that processes sharing a
-// data directory never run two fetches into one mirror.
-func lockFile(name string) (unlock func(), err error) {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-}

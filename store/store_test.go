@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/modgate/modgate/store"
@@ -77,7 +76,7 @@ func snapshot(t testing.TB, root string) map[string]fileState {
 			return err
 		}
 		rel, _ := filepath.Rel(root, name)
-		snap[filepath.ToSlash(rel)] = fileState{string(data), fi.Mode(), fi.ModTime().UnixNano(), fi.Sys().(*syscall.Stat_t).Ino}
+		snap[filepath.ToSlash(rel)] = fileState{string(data), fi.Mode(), fi.ModTime().UnixNano(), inode(fi)}
 		return nil
 	})
 	if err != nil {

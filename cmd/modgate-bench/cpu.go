@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -83,17 +82,6 @@ func readMachineCPU() (machineCPU, error) {
 	}
 	// user nice system idle iowait irq softirq steal
 	return machineCPU{Busy: v[0] + v[1] + v[2] + v[5] + v[6], Steal: v[7], At: time.Now()}, nil
-}
-
-// selfCPU is this process's CPU time and that of its waited-for children.
-func selfCPU() cpuTimes {
-	var self, children syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
-	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
-	tv := func(r *syscall.Rusage) time.Duration {
-		return time.Duration(r.Utime.Nano() + r.Stime.Nano())
-	}
-	return cpuTimes{Self: tv(&self), Children: tv(&children)}
 }
 
 // otherLoad measures the CPU the rest of the machine uses during a phase:

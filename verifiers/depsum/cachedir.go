@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/mod/sumdb"
+
+	"github.com/modgate/modgate/internal/flock"
 )
 
 // cacheDir stores what sumdb.Client asks ClientOps to keep: configuration
@@ -61,7 +63,7 @@ func (d *cacheDir) writeConfig(file string, old, new []byte) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	unlock, err := lockFile(p + ".lock")
+	unlock, err := flock.Lock(p + ".lock")
 	if err != nil {
 		return err
 	}

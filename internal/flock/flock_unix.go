@@ -1,6 +1,8 @@
 //go:build unix
 
-package depsum
+// Package flock takes exclusive advisory locks on files, between
+// processes.
+package flock
 
 import (
 	"errors"
@@ -8,9 +10,10 @@ import (
 	"syscall"
 )
 
-// lockFile takes an exclusive flock on path (created if needed), which the
-// kernel releases if the process dies. unlock releases it.
-func lockFile(path string) (unlock func(), err error) {
+// Lock takes an exclusive flock on the file at path (created if needed),
+// waiting for it; the kernel releases it if the process dies. unlock
+// releases it.
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
