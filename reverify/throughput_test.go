@@ -372,6 +372,8 @@ func TestReverifyThroughput(t *testing.T) {
 	done := make(chan int)
 	// As in modgate serve: the shard sees the admissions of its process.
 	busy := &admissionsBusy{}
+	var checked atomic.Int64
+	progress := func(module.Version, reverify.Outcome) { checked.Add(1) }
 	go func() {
 		runs := 0
 		for ctx.Err() == nil {
@@ -379,7 +381,7 @@ func TestReverifyThroughput(t *testing.T) {
 			if err != nil {
 				break
 			}
-			if _, err := reverify.RunShard(ctx, rv, c.store, c.versions, reverify.Options{Run: "beside", Concurrency: conc, Busy: busy.Load}); err != nil {
+			if _, err := reverify.RunShard(ctx, rv, c.store, c.versions, reverify.Options{Run: "beside", Concurrency: conc, Busy: busy.Load, Progress: progress}); err != nil {
 				break
 			}
 			runs++
@@ -387,10 +389,16 @@ func TestReverifyThroughput(t *testing.T) {
 		done <- runs
 	}()
 	time.Sleep(200 * time.Millisecond)
+	before, start := checked.Load(), time.Now()
 	lat = admissionLatency(t, c, p, busy)
+	during, took := checked.Load()-before, time.Since(start)
 	cancel()
 	runs := <-done
-	t.Logf("admission latency during re-verification: p50 %v p95 %v (%d admissions; %d full runs completed beside them)", pct(lat, 50), pct(lat, 95), len(lat), runs)
+	// The run yields to admissions, so it goes on between them (making the
+	// next tag, a git commit and tag, takes a few milliseconds) and at
+	// least one version every 500 ms.
+	t.Logf("admission latency during re-verification: p50 %v p95 %v (%d admissions in %.1fs; meanwhile the run re-verified %d versions, %.0f/s; %d full runs completed)",
+		pct(lat, 50), pct(lat, 95), len(lat), took.Seconds(), during, float64(during)/took.Seconds(), runs)
 }
 
 // admissionLatency admits 10 fresh tags of a real repository through the
