@@ -39,3 +39,26 @@ func TestSet(t *testing.T) {
 		t.Error("a nil Set remembered")
 	}
 }
+
+// TestPeek: a Peek answers from the Set but never adds to it.
+func TestPeek(t *testing.T) {
+	var s Set
+	calls := 0
+	ok := func() error { calls++; return nil }
+	p := s.Peek()
+	p.Verify(ok, []byte("a"))
+	p.Verify(ok, []byte("a"))
+	if calls != 2 || s.Len() != 0 {
+		t.Errorf("through a Peek: %d checks, %d remembered; want 2 and 0", calls, s.Len())
+	}
+	s.Verify(ok, []byte("a"))
+	p.Verify(ok, []byte("a"))
+	if calls != 3 {
+		t.Errorf("a Peek ran a check the Set remembers (%d checks, want 3)", calls)
+	}
+	var none *Set
+	none.Peek().Verify(ok)
+	if calls != 4 {
+		t.Error("a nil Set's Peek did not run the check")
+	}
+}

@@ -460,11 +460,13 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	// One subject names the zip by both hashes; the bound files are named
 	// among the inputs.
 	key = append(key, pub, env, []byte(v.ZipSHA256), []byte(zipH1))
-	// A miss opens the summary with its signature remembered on its own:
-	// a version the short way refuses (a legacy summary, a changed file)
-	// then costs the long way a reading of it, not a second verification.
+	// A miss opens the summary through the signature memo the long way
+	// fills (checkSigned): a version the short way refuses every run (a
+	// legacy summary, a changed file) then costs it a reading, not a
+	// verification. It only peeks: for a version that passes, the answer
+	// under key is the one entry it needs.
 	verify := func() error {
-		sum, err := sbom.OpenSummary(pub, env, opts.Memo)
+		sum, err := sbom.OpenSummary(pub, env, opts.Memo.Peek())
 		if err != nil {
 			return err
 		}

@@ -327,3 +327,34 @@ func BenchmarkCheckVersion(b *testing.B) {
 		})
 	}
 }
+
+// TestMemoEntries: the memo holds two entries a version (the SBOM's
+// signature and the summary's), on either way, and a second run adds none.
+func TestMemoEntries(t *testing.T) {
+	ctx := context.Background()
+	for _, legacy := range []bool{false, true} {
+		w := newSignedWorld(t)
+		w.legacy = legacy
+		var ms []module.Version
+		for i := range 3 {
+			m := module.Version{Path: "corp.example/m", Version: fmt.Sprintf("v1.0.%d", i)}
+			w.publish(t, m, m.Version)
+			ms = append(ms, m)
+		}
+		head, err := VerifiedHead(ctx, w.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for run := 1; run <= 2; run++ {
+			for _, m := range ms {
+				v, err := CheckVersion(ctx, w.store, w.opts, head, m)
+				if err != nil || len(v.Findings) != 0 || v.RecordBound == legacy {
+					t.Fatalf("legacy %v, %s: %+v, %v", legacy, m, v, err)
+				}
+			}
+			if got := w.opts.Memo.Len(); got != 2*len(ms) {
+				t.Errorf("legacy %v, run %d: %d memo entries for %d versions, want %d", legacy, run, got, len(ms), 2*len(ms))
+			}
+		}
+	}
+}
