@@ -40,7 +40,21 @@ type ReverifyOptions struct {
 	// once with SHA-256, which the signed verification summary binds to the
 	// h1: in the checksum log (integrity.Options.ZipBytes).
 	Deep bool
+	// Versions is how many versions the whole run covers (all its shards),
+	// when known: the memos of verified signatures grow to hold them all,
+	// so that the next run finds every one (a memo smaller than the store
+	// would start over during each run and miss on most of it).
+	Versions int
 }
+
+// memoPerVersion is how many entries a version takes in the memo of
+// cosign signatures (its SBOM's signature and its summary's), with
+// headroom for admissions between runs.
+const memoPerVersion = 5.0 / 2
+
+// maxExpected bounds ReverifyOptions.Versions (it comes from a queue
+// message): memos for more versions than this start over during a run.
+const maxExpected = 1 << 24
 
 // A Reverifier re-proves admitted versions against what is trusted now:
 // the stored bytes against the checksum log, the signed documents against
@@ -108,6 +122,12 @@ func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Re
 	iopts := integrity.Options{Log: opts.Log, Verifier: opts.Verifier, PreviousHead: opts.PreviousHead, Memo: p.memo, ZipBytes: opts.Deep}
 	if p.signer != nil {
 		iopts.PublicKey = p.signer.PublicKeyPEM()
+	}
+	if n := min(opts.Versions, maxExpected); n > 0 {
+		p.memo.Grow(int(memoPerVersion * float64(n)))
+		for _, g := range p.keyrings {
+			g.ring.ExpectSignatures(n + n/4)
+		}
 	}
 	head, err := integrity.VerifiedHead(ctx, iopts)
 	if err != nil {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -104,5 +105,30 @@ func TestReverifyPublicDependency(t *testing.T) {
 	current.Store(unreachable)
 	if res, err := rv.Version(ctx, m); err == nil {
 		t.Errorf("unreachable database: %+v, want an error", res)
+	}
+}
+
+// TestReverifierGrowsMemos: a run told how many versions it covers makes
+// the memo of verified cosign signatures large enough to hold them all for
+// the next run (the keyrings' memos: tagsig's TestExpectSignatures); a
+// hostile count is bounded.
+func TestReverifierGrowsMemos(t *testing.T) {
+	f := newFixture(t, "corp.example/grow")
+	p, err := New(f.cfg, Options{Store: f.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.NewReverifier(ctx, ReverifyOptions{Versions: 1_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	if p.memo.Max < 2_500_000 {
+		t.Errorf("cosign memo bound %d for a run of a million versions, want at least 2,500,000", p.memo.Max)
+	}
+	if _, err := p.NewReverifier(ctx, ReverifyOptions{Versions: math.MaxInt}); err != nil {
+		t.Fatal(err)
+	}
+	if p.memo.Max > int(memoPerVersion*maxExpected) {
+		t.Errorf("a count of MaxInt versions set the memo bound to %d", p.memo.Max)
 	}
 }

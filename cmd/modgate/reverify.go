@@ -126,7 +126,7 @@ func reverifyLocal(ctx context.Context, cfg *config.Config, scope reverify.Scope
 	}
 	prog.setTotal(len(vs))
 	run := newRunID("local")
-	rv, err := newReverifier(ctx, p, db, cfg.DataDir, deep)
+	rv, err := newReverifier(ctx, p, db, cfg.DataDir, deep, len(vs))
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,9 @@ func reverifyHandler(cfg *config.Config, p *pipeline.Pipeline, st *store.Dir, db
 		if err != nil {
 			return queue.Result{Outcome: queue.Reject, Name: "rejected"}, nil
 		}
-		rv, err := newReverifier(ctx, p, db, cfg.DataDir, scope.Deep)
+		// The run's size, from this shard's: the others are as large but
+		// for the last.
+		rv, err := newReverifier(ctx, p, db, cfg.DataDir, scope.Deep, len(vs)*max(1, scope.Shards))
 		if err != nil {
 			return queue.Result{}, err
 		}
@@ -326,10 +328,11 @@ func planRun(ctx context.Context, cfg *config.Config, st *store.Dir, qc *queue.C
 	return queue.Result{Outcome: queue.Done, Name: "planned", Verdict: data}, nil
 }
 
-// newReverifier starts a run against the checksum log's current head,
-// proven consistent with the head the last run saw.
-func newReverifier(ctx context.Context, p *pipeline.Pipeline, db *checksumDB, dataDir string, deep bool) (*pipeline.Reverifier, error) {
-	o := pipeline.ReverifyOptions{Deep: deep}
+// newReverifier starts a run of about versions versions against the
+// checksum log's current head, proven consistent with the head the last run
+// saw.
+func newReverifier(ctx context.Context, p *pipeline.Pipeline, db *checksumDB, dataDir string, deep bool, versions int) (*pipeline.Reverifier, error) {
+	o := pipeline.ReverifyOptions{Deep: deep, Versions: versions}
 	if db != nil {
 		o.Log, o.Verifier = db.log, db.verifier
 		prev, err := os.ReadFile(headFile(dataDir))

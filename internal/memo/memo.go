@@ -76,6 +76,23 @@ func (s *Set) Add(k [32]byte) {
 	s.m[k] = struct{}{}
 }
 
+// Grow raises the Set's bound to at least n keys (a Set that starts again
+// while a run goes round a larger working set would miss on all of it).
+func (s *Set) Grow(n int) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bound := s.Max
+	if bound <= 0 {
+		bound = DefaultMax
+	}
+	if bound < n {
+		s.Max = n
+	}
+}
+
 // Verify runs check unless the same parts verified before, and remembers
 // them when check succeeds.
 func (s *Set) Verify(check func() error, parts ...[]byte) error {

@@ -62,3 +62,31 @@ func TestPeek(t *testing.T) {
 		t.Error("a nil Set's Peek did not run the check")
 	}
 }
+
+// TestGrow: Grow raises the bound, never lowers it.
+func TestGrow(t *testing.T) {
+	s := Set{Max: 2}
+	s.Grow(3)
+	for _, k := range []string{"a", "b", "c"} {
+		s.Add(Key([]byte(k)))
+	}
+	if s.Len() != 3 {
+		t.Errorf("grown to 3: holds %d", s.Len())
+	}
+	s.Grow(1)
+	s.Add(Key([]byte("d"))) // over the bound of 3: starts again
+	if s.Len() != 1 {
+		t.Errorf("Grow(1) lowered or dropped the bound: holds %d", s.Len())
+	}
+	var zero Set
+	zero.Grow(DefaultMax - 1)
+	if zero.Max != 0 {
+		t.Errorf("Grow below DefaultMax changed a zero Set's Max to %d", zero.Max)
+	}
+	zero.Grow(DefaultMax + 1)
+	if zero.Max != DefaultMax+1 {
+		t.Errorf("Max = %d, want %d", zero.Max, DefaultMax+1)
+	}
+	var none *Set
+	none.Grow(10) // no panic
+}

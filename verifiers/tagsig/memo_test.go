@@ -3,12 +3,15 @@ package tagsig
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/modgate/modgate/internal/memo"
 )
 
 // freshVerify verifies tag with a new keyring holding e (as it is now):
@@ -106,5 +109,19 @@ func TestMemoRechecks(t *testing.T) {
 	}
 	if _, err := k.Verify(stag, now); !errors.Is(err, ErrKeyRevoked) {
 		t.Errorf("ssh revoked after a memo hit: %v", err)
+	}
+}
+
+// TestExpectSignatures: a keyring told to expect n signatures keeps n in
+// its memo (the default bound is memo.DefaultMax).
+func TestExpectSignatures(t *testing.T) {
+	k := NewKeyring("team")
+	n := memo.DefaultMax + 1000
+	k.ExpectSignatures(n)
+	for i := range n {
+		k.memo.Add(memo.Key([]byte(strconv.Itoa(i))))
+	}
+	if got := k.memo.Len(); got != n {
+		t.Errorf("memo holds %d of %d signatures", got, n)
 	}
 }
