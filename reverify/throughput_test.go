@@ -28,9 +28,9 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/modgate/modgate/config"
+	"github.com/modgate/modgate/internal/rawhash"
 	"github.com/modgate/modgate/internal/testrepo"
 	"github.com/modgate/modgate/pipeline"
 	"github.com/modgate/modgate/policies"
@@ -245,11 +245,9 @@ var zipOnly = []string{".zip"}
 var hashedFiles = []string{".zip", ".mod", store.DocSPDX, store.DocSPDXSig, store.DocInToto, store.DocVerdict, ".info", store.DocSPDXBundle}
 
 // rawSHA256 hashes the given files of every stored version once, with the
-// same concurrency: what `sha256sum` over them would do, the floor of any
-// re-verification that must read and hash them. The files are found before
-// the clock starts (nothing of modgate's store is timed) and read as
-// cheaply as Go can: each worker reuses one buffer, and opens, reads and
-// closes with bare system calls (no poller, no fstat, no io.Copy buffer).
+// same concurrency: the floor of any re-verification that must read and
+// hash them (rawhash.Files). The files are found before the clock starts:
+// nothing of modgate's store is timed.
 func (c *corpus) rawSHA256(tb testing.TB, concurrency int, suffixes []string) time.Duration {
 	ctx := context.Background()
 	var paths []string
@@ -261,57 +259,9 @@ func (c *corpus) rawSHA256(tb testing.TB, concurrency int, suffixes []string) ti
 			f.Close()
 		}
 	}
-	var next atomic.Int64
-	start := time.Now()
-	g, _ := errgroup.WithContext(ctx)
-	for range concurrency {
-		g.Go(func() error {
-			buf := make([]byte, 64<<10)
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(paths) {
-					return nil
-				}
-				n, err := readRaw(paths[i], &buf)
-				if err != nil {
-					return err
-				}
-				sink.Store(sha256.Sum256(buf[:n]))
-			}
-		})
-	}
-	must(tb, g.Wait())
-	return time.Since(start)
-}
-
-// sink keeps the raw hashes from being optimized away.
-var sink atomic.Value
-
-// readRaw reads the file at path whole into *buf, growing it as needed,
-// with open, read until end of file, and close.
-func readRaw(path string, buf *[]byte) (int, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	n := 0
-	for {
-		if n == len(*buf) {
-			*buf = append(*buf, make([]byte, len(*buf))...)
-		}
-		m, err := unix.Read(fd, (*buf)[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		if m == 0 {
-			return n, nil
-		}
-		n += m
-	}
+	d, err := rawhash.Files(paths, concurrency)
+	must(tb, err)
+	return d
 }
 
 func envInt(name string, def int) int {
