@@ -8,8 +8,6 @@
 package config
 
 import (
-	"github.com/robfig/cron/v3"
-
 	"bytes"
 	"errors"
 	"fmt"
@@ -22,8 +20,10 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/mod/module"
+	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/modgate/modgate/internal/modmatch"
 )
 
 // MaxFileSize bounds the configuration file; it is operator input but is read
@@ -769,7 +769,7 @@ func (c *Config) RepositoryFor(repo string) *Repository {
 // MatchModule reports whether module path p matches any of globs (GOPRIVATE
 // semantics).
 func MatchModule(globs []string, p string) bool {
-	return module.MatchPrefixPatterns(strings.Join(globs, ","), p)
+	return modmatch.Match(strings.Join(globs, ","), p)
 }
 
 // IsLocalPath reports whether repo names a local directory rather than a

@@ -8,7 +8,8 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
-	"golang.org/x/mod/module"
+
+	"github.com/modgate/modgate/internal/modmatch"
 )
 
 // Outcome is the result of one rule on one input.
@@ -120,7 +121,7 @@ func (s *Set) Evaluate(ctx context.Context, in *Input, now time.Time) *Decision 
 	}
 	var apply []*compiledFile
 	for _, f := range s.files {
-		if module.MatchPrefixPatterns(f.patterns, in.Module.Path) {
+		if modmatch.Match(f.patterns, in.Module.Path) {
 			apply = append(apply, f)
 			d.Policies = append(d.Policies, f.Name)
 		}

@@ -12,8 +12,9 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 	"github.com/github/go-spdx/v2/spdxexp"
-	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
+
+	"github.com/modgate/modgate/internal/modmatch"
 )
 
 // The helper functions policies may call besides CEL's standard library.
@@ -191,7 +192,7 @@ func moduleMatches(path, patterns ref.Val) ref.Val {
 		if err := validPattern(string(pat)); err != nil {
 			return types.NewErr("module.matches: %v", err)
 		}
-		if !matched && module.MatchPrefixPatterns(string(pat), string(p)) {
+		if !matched && modmatch.Match(string(pat), string(p)) {
 			matched = true
 		}
 	}

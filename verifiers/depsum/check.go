@@ -11,6 +11,8 @@ import (
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/modgate/modgate/internal/modmatch"
 )
 
 // DB is a checksum database for some module paths.
@@ -185,7 +187,7 @@ func (c *Checker) route(lines []Line) (perLine, lookups []*lookup, err error) {
 	for i, l := range lines {
 		lk := byModule[l.Module()]
 		if lk == nil {
-			lk = &lookup{m: l.Module(), private: module.MatchPrefixPatterns(private, l.Path)}
+			lk = &lookup{m: l.Module(), private: modmatch.Match(private, l.Path)}
 			if c.db(lk.private) == nil {
 				return nil, nil, fmt.Errorf("%w: go.sum line %d (%s) needs the %s checksum database, and the Checker has none",
 					ErrConfig, l.Num, l.Path, dbKind(lk.private))
