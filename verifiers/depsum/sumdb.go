@@ -159,7 +159,7 @@ func (db *SumDB) Lookup(ctx context.Context, m module.Version) ([]string, error)
 			// transient one would then never clear): start afresh.
 			db.retire(g)
 			err = g.classify(err)
-		} else if g.lookups.Add(1) >= maxLookupsPerClient {
+		} else if g.loads.Load() >= maxLoadsPerClient {
 			db.retire(g)
 		}
 		done <- result{lines, err}
@@ -172,10 +172,14 @@ func (db *SumDB) Lookup(ctx context.Context, m module.Version) ([]string, error)
 	}
 }
 
-// maxLookupsPerClient bounds how long one sumdb.Client lives: it keeps every
-// record and tile it saw in memory. The cache directory keeps them for the
-// next one.
-const maxLookupsPerClient = 10_000
+// maxLoadsPerClient bounds how long one sumdb.Client lives: it keeps every
+// record and tile it loaded (from the cache directory or the database) in
+// memory, so it is retired after loading this many; the cache directory
+// keeps them for the next one. Lookups it answers from memory do not count:
+// a re-verification run looks up the same dependencies of many versions,
+// and retiring a client after so many lookups made the next one reload
+// them all every few thousand.
+var maxLoadsPerClient int64 = 10_000
 
 // current returns the generation in use, starting one if needed.
 func (db *SumDB) current() *generation {
@@ -203,9 +207,11 @@ func (db *SumDB) retire(g *generation) {
 // the errors they returned, because sumdb.Client flattens errors into text
 // (fmt.Errorf with %v): classify finds them again in that text.
 type generation struct {
-	db      *SumDB
-	client  *sumdb.Client
-	lookups atomic.Int64
+	db     *SumDB
+	client *sumdb.Client
+	// loads counts the records and tiles the client read (ReadCache,
+	// ReadRemote): what it holds in memory.
+	loads atomic.Int64
 
 	mu       sync.Mutex
 	failures map[string]*fetchError // by message
@@ -262,6 +268,7 @@ func (g *generation) classify(err error) error {
 // The sumdb.ClientOps of a generation.
 
 func (g *generation) ReadRemote(path string) ([]byte, error) {
+	g.loads.Add(1)
 	data, err := g.db.get(path)
 	if err != nil {
 		g.remember(err)
@@ -288,7 +295,10 @@ func (g *generation) WriteConfig(file string, old, new []byte) error {
 	return err
 }
 
-func (g *generation) ReadCache(file string) ([]byte, error) { return g.db.dir.readCache(file) }
+func (g *generation) ReadCache(file string) ([]byte, error) {
+	g.loads.Add(1)
+	return g.db.dir.readCache(file)
+}
 
 func (g *generation) WriteCache(file string, data []byte) {
 	if err := g.db.dir.writeCache(file, data); err != nil {

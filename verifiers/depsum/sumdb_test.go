@@ -309,3 +309,39 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestClientLivesWhileLookupsRepeat: a client answering the same lookups
+// from memory is kept (a re-verification run looks up the same
+// dependencies of every version); one that has loaded maxLoadsPerClient
+// records and tiles is retired, and its successor still answers.
+func TestClientLivesWhileLookupsRepeat(t *testing.T) {
+	a := newTestDB(t, recordsFor(modX, modY, modZ), modX, modY, modZ)
+	db := newTestSumDB(t, a.srv.URL, t.TempDir())
+	ctx := context.Background()
+	x := module.Version{Path: "example.com/x", Version: "v1.0.0"}
+	if _, err := db.Lookup(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	first := db.current()
+	for range 1000 {
+		if _, err := db.Lookup(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if db.current() != first {
+		t.Fatal("1,000 repeated lookups retired the client")
+	}
+	defer func(n int64) { maxLoadsPerClient = n }(maxLoadsPerClient)
+	maxLoadsPerClient = first.loads.Load() + 1
+	for _, m := range []string{"example.com/y", "example.com/z"} {
+		if _, err := db.Lookup(ctx, module.Version{Path: m, Version: "v1.0.0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if db.current() == first {
+		t.Fatalf("the client loaded %d records and tiles (bound %d) and was kept", first.loads.Load(), maxLoadsPerClient)
+	}
+	if lines, err := db.Lookup(ctx, x); err != nil || len(lines) != 2 {
+		t.Fatalf("after the client was retired: %q, %v", lines, err)
+	}
+}
