@@ -40,6 +40,7 @@ import (
 
 type options struct {
 	n, warmup, workers, chainJobs int
+	reverifyRuns                  int
 	procs                         []int
 	skipChain, asJSON, keep       bool
 	cpuProfiles                   string
@@ -70,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.workers, "workers", 0, "workers per modgate process (nats.workers; 0: modgate's default, twice the CPU count)")
 	procs := fs.String("procs", "1,2", "comma-separated numbers of worker processes to measure: 1 is modgate serve alone, each more is a modgate serve --workers-only")
 	fs.BoolVar(&o.skipChain, "skip-chain", false, "do not run the shell chain")
+	fs.IntVar(&o.reverifyRuns, "reverify-runs", 7, "times the first service run re-verifies everything it admitted (modgate reverify --all), against raw SHA-256 of the same files; 0 skips it")
 	fs.StringVar(&o.cpuProfiles, "cpuprofile", "", "write a CPU profile of each modgate process to `dir`/<run>-<process>.prof (modgate serve --cpuprofile)")
 	fs.IntVar(&o.chainJobs, "chain-jobs", 1, "modules the shell chain works on at once (1: one after the other, as a CI script)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON on stdout (progress still goes to stderr)")
@@ -246,7 +248,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (retErr e
 	}
 
 	b := &bench{bin: bin, dir: scratch, corpus: corpus, measured: corpus.Entries[:o.n], warm: corpus.Entries[o.n:],
-		goproxy: env["GOPROXY"], gosumdb: env["GOSUMDB"], logf: logf, cpuProfiles: o.cpuProfiles}
+		goproxy: env["GOPROXY"], gosumdb: env["GOSUMDB"], logf: logf, cpuProfiles: o.cpuProfiles, reverifyRuns: o.reverifyRuns}
 	if err := b.makeServiceKeys(ctx); err != nil {
 		return err
 	}
@@ -401,6 +403,28 @@ func printReport(w io.Writer, r *report, workers int) {
 				parts = append(parts, fmt.Sprintf("%s %.1f", chainSteps[i], c))
 			}
 			fmt.Fprintf(w, " (%s)\n", strings.Join(parts, ", "))
+		}
+	}
+	for _, s := range r.Service {
+		if rv := s.Reverify; rv != nil {
+			fmt.Fprintf(w, "\nre-verification (modgate reverify --all through modgate serve, %d process%s) of the %d versions it admitted (%.1f MB of zips,\n"+
+				"with the public dependencies it admitted), against raw SHA-256 of the same zips and of the %d files it hashes, measured before each run\n",
+				s.Procs, plural(s.Procs, "es"), rv.Versions, float64(rv.ZipBytes)/1e6, rv.Files)
+			fmt.Fprintf(w, "%-8s %10s %12s %16s %16s\n", "run", "ms", "versions/s", "of raw zips", "of raw files")
+			for i, run := range rv.Runs {
+				name := fmt.Sprint(i + 1)
+				if i == 0 {
+					name += " (cold)"
+				}
+				fmt.Fprintf(w, "%-8s %10.0f %12.0f %15.0f%% %15.0f%%\n", name, run.DurationMS, run.VersionsPerSecond, run.OfRawZips, run.OfRawFiles)
+			}
+			if len(rv.Runs) > 1 {
+				var rate, zips, files []float64
+				for _, run := range rv.Runs[1:] {
+					rate, zips, files = append(rate, run.VersionsPerSecond), append(zips, run.OfRawZips), append(files, run.OfRawFiles)
+				}
+				fmt.Fprintf(w, "%-8s %10s %12.0f %15.0f%% %15.0f%%\n", "median", "(warm)", percentile(rate, 50), percentile(zips, 50), percentile(files, 50))
+			}
 		}
 	}
 	var loads []string

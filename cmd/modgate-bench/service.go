@@ -38,6 +38,9 @@ type bench struct {
 	logf     func(format string, args ...any)
 	// cpuProfiles, when set, is the directory of each process's CPU profile.
 	cpuProfiles string
+	// reverifyRuns is how many times the first service run re-verifies
+	// everything it admitted (reverifyPhase); 0 skips it.
+	reverifyRuns int
 
 	// Keys made with `modgate keys generate`, shared by the service runs and
 	// the shell chain (the cosign key signs in both).
@@ -141,7 +144,10 @@ type serviceResult struct {
 	// cores on average; Steal the hypervisor's steal time, in cores.
 	OtherCores float64 `json:"other_load_cores"`
 	Steal      float64 `json:"steal_cores"`
-	Dir        string  `json:"-"`
+	// Reverify is the re-verification of what this run admitted (the
+	// first service run only; -reverify-runs).
+	Reverify *reverifyResult `json:"reverify,omitempty"`
+	Dir      string          `json:"-"`
 }
 
 // runService starts modgate serve (and procs-1 workers-only processes) on a
@@ -258,6 +264,17 @@ func (b *bench) runService(ctx context.Context, procs, workers int) (*serviceRes
 		if err := checkServed(ctx, base, j.Entry); err != nil {
 			return nil, err
 		}
+	}
+	if b.reverifyRuns > 0 {
+		// Let the public dependencies' admissions finish: they are
+		// re-verified too.
+		if err := waitDrained(ctx, qc, 10*time.Minute); err != nil {
+			return nil, fmt.Errorf("waiting for the queue to drain before re-verifying: %w", err)
+		}
+		if res.Reverify, err = b.reverifyPhase(ctx, cfgFile, dir, b.reverifyRuns); err != nil {
+			return nil, fmt.Errorf("re-verification: %w%s", err, logTails(ps))
+		}
+		b.reverifyRuns = 0 // once, in the first service run
 	}
 	for i := len(ps) - 1; i >= 0; i-- {
 		if err := ps[i].stop(45 * time.Second); err != nil {
