@@ -73,6 +73,11 @@ func (c *Checker) Validate() error {
 		if p == "" || strings.ContainsAny(p, ", \t") {
 			return fmt.Errorf("%w: private pattern %q: empty, or with a comma or space", ErrConfig, p)
 		}
+		// Only a class or an escape can be malformed; Check validates on
+		// every call, with a pattern per configured repository.
+		if !strings.ContainsAny(p, `[\`) {
+			continue
+		}
 		if _, err := path.Match(p, ""); err != nil {
 			return fmt.Errorf("%w: private pattern %q: %v", ErrConfig, p, err)
 		}

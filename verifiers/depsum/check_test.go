@@ -417,6 +417,9 @@ func TestCheckerValidate(t *testing.T) {
 		{"db without patterns", Checker{Public: db, Private: db}, false},
 		{"comma", Checker{Public: db, Private: db, PrivatePatterns: []string{"a,b"}}, false},
 		{"bad glob", Checker{Public: db, Private: db, PrivatePatterns: []string{"a/[b"}}, false},
+		{"trailing escape", Checker{Public: db, Private: db, PrivatePatterns: []string{"corp.example", `a/b\`}}, false},
+		{"bad class range", Checker{Public: db, Private: db, PrivatePatterns: []string{"a/[z-]"}}, false},
+		{"wildcards", Checker{Public: db, Private: db, PrivatePatterns: []string{"corp.example/*", "a?b", `a/[bc]`, `x\*`}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.c.Validate()
