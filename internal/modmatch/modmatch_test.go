@@ -75,3 +75,17 @@ func BenchmarkMatch(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMatchParallel: Match from every CPU at once, as workers call it.
+func BenchmarkMatchParallel(b *testing.B) {
+	var pats []string
+	for i := range 200 {
+		pats = append(pats, fmt.Sprintf("git.corp.example/team%d/service%d", i%7, i))
+	}
+	globs := strings.Join(pats, ",")
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			Match(globs, "git.corp.example/team3/service150/v2")
+		}
+	})
+}
