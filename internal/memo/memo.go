@@ -66,14 +66,18 @@ func (s *Set) Add(k [32]byte) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	max := s.Max
-	if max <= 0 {
-		max = DefaultMax
-	}
-	if s.m == nil || len(s.m) >= max {
+	if s.m == nil || len(s.m) >= s.bound() {
 		s.m = make(map[[32]byte]struct{})
 	}
 	s.m[k] = struct{}{}
+}
+
+// bound is how many keys s holds before it starts again; s.mu is held.
+func (s *Set) bound() int {
+	if s.Max <= 0 {
+		return DefaultMax
+	}
+	return s.Max
 }
 
 // Grow raises the Set's bound to at least n keys (a Set that starts again
@@ -84,11 +88,7 @@ func (s *Set) Grow(n int) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	bound := s.Max
-	if bound <= 0 {
-		bound = DefaultMax
-	}
-	if bound < n {
+	if s.bound() < n {
 		s.Max = n
 	}
 }
