@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,6 +142,9 @@ func (db *SumDB) Lookup(ctx context.Context, m module.Version) ([]string, error)
 		return nil, err
 	}
 	g := db.current()
+	if lines, ok := g.answered(m); ok {
+		return lines, nil
+	}
 	type result struct {
 		lines []string
 		err   error
@@ -161,6 +165,8 @@ func (db *SumDB) Lookup(ctx context.Context, m module.Version) ([]string, error)
 			err = g.classify(err)
 		} else if g.loads.Load() >= maxLoadsPerClient {
 			db.retire(g)
+		} else {
+			g.keep(m, lines)
 		}
 		done <- result{lines, err}
 	}()
@@ -212,9 +218,33 @@ type generation struct {
 	// loads counts the records and tiles the client read (ReadCache,
 	// ReadRemote): what it holds in memory.
 	loads atomic.Int64
+	// answers are the client's answers so far, by module version: the
+	// client would give the same ones from its memory for its lifetime,
+	// but only after a goroutine (it takes no context) and a check of the
+	// module version each. At most one a load.
+	answersMu sync.Mutex
+	answers   map[module.Version][]string
 
 	mu       sync.Mutex
 	failures map[string]*fetchError // by message
+}
+
+// answered returns the lines the client returned for m before, if it did.
+func (g *generation) answered(m module.Version) ([]string, bool) {
+	g.answersMu.Lock()
+	defer g.answersMu.Unlock()
+	lines, ok := g.answers[m]
+	return slices.Clone(lines), ok
+}
+
+// keep remembers the client's answer for m.
+func (g *generation) keep(m module.Version, lines []string) {
+	g.answersMu.Lock()
+	defer g.answersMu.Unlock()
+	if g.answers == nil {
+		g.answers = make(map[module.Version][]string)
+	}
+	g.answers[m] = slices.Clone(lines)
 }
 
 // maxFailures bounds the failures one generation remembers.

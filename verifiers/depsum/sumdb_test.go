@@ -345,3 +345,31 @@ func TestClientLivesWhileLookupsRepeat(t *testing.T) {
 		t.Fatalf("after the client was retired: %q, %v", lines, err)
 	}
 }
+
+// TestAnswersKept: a client's answer is given again without asking it (as
+// it would from its own memory), a caller changing what it got changes no
+// later answer, and a fresh client starts without them.
+func TestAnswersKept(t *testing.T) {
+	a := newTestDB(t, recordsFor(modX, modY), modX, modY)
+	db := newTestSumDB(t, a.srv.URL, t.TempDir())
+	ctx := context.Background()
+	x := module.Version{Path: "example.com/x", Version: "v1.0.0"}
+	first, err := db.Lookup(ctx, x)
+	if err != nil || len(first) != 2 {
+		t.Fatalf("%q, %v", first, err)
+	}
+	g := db.current()
+	loads := g.loads.Load()
+	first[0] = "changed by the caller"
+	again, err := db.Lookup(ctx, x)
+	if err != nil || len(again) != 2 || again[0] == first[0] || !strings.HasPrefix(again[0], "example.com/x v1.0.0 h1:") {
+		t.Fatalf("second answer %q, %v", again, err)
+	}
+	if g.loads.Load() != loads || db.current() != g {
+		t.Errorf("the second lookup loaded %d more or changed client", g.loads.Load()-loads)
+	}
+	db.retire(g)
+	if _, ok := db.current().answered(x); ok {
+		t.Error("a fresh client started with the old one's answers")
+	}
+}
