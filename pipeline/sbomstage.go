@@ -97,10 +97,7 @@ func (p *Pipeline) sign(ctx context.Context, j *Job) error {
 	// evaluates the policies on the input the record holds, which must be
 	// the input the version was admitted with, and finds any served file
 	// that changed.
-	if j.Record, err = j.recordDoc(); err != nil {
-		return err
-	}
-	if j.Info, err = j.infoDoc(); err != nil {
+	if err := j.servedDocs(); err != nil {
 		return err
 	}
 	sum := sbom.Summary{

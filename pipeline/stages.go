@@ -390,28 +390,31 @@ func (j *Job) infoDoc() ([]byte, error) {
 	return json.Marshal(in)
 }
 
+// servedDocs makes the version's .info and admission record (j.Info,
+// j.Record) once: sign makes them when modgate signs, since its
+// verification summary names them, and publish otherwise.
+func (j *Job) servedDocs() (err error) {
+	if j.Info != nil {
+		return nil
+	}
+	if j.Record, err = j.recordDoc(); err != nil {
+		return err
+	}
+	j.Info, err = j.infoDoc()
+	return err
+}
+
 // publish writes the version into the store; the store links each file into
 // place and never overwrites.
 func (p *Pipeline) publish(ctx context.Context, j *Job) error {
-	// Made by sign, whose verification summary names them, when modgate
-	// signs.
-	info, record := j.Info, j.Record
-	var err error
-	if info == nil {
-		if info, err = j.infoDoc(); err != nil {
-			return err
-		}
+	if err := j.servedDocs(); err != nil {
+		return err
 	}
-	if record == nil {
-		if record, err = j.recordDoc(); err != nil {
-			return err
-		}
-	}
-	docs := map[string][]byte{store.DocVerdict: record}
+	docs := map[string][]byte{store.DocVerdict: j.Record}
 	for suffix, data := range j.Docs {
 		docs[suffix] = data
 	}
-	v := &store.Version{Module: j.Module, Info: info, Mod: j.GoMod, ZipFile: j.ZipFile, ZipHash: j.ZipHash, Docs: docs}
+	v := &store.Version{Module: j.Module, Info: j.Info, Mod: j.GoMod, ZipFile: j.ZipFile, ZipHash: j.ZipHash, Docs: docs}
 	if p.sumlog != nil {
 		// Between the durable files and the version list, so that a listed
 		// version always has its record, and a redelivered job completes a
