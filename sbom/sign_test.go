@@ -132,18 +132,18 @@ func TestSignSummary(t *testing.T) {
 	if bytes.Count(env, []byte("\n")) != 1 || env[len(env)-1] != '\n' {
 		t.Errorf("envelope is not one JSON line: %q", env)
 	}
-	if err := VerifySummary(k.pubPEM, env, zipA); err != nil {
-		t.Errorf("VerifySummary(zip A): %v", err)
+	if err := hasZip(k.pubPEM, env, zipA); err != nil {
+		t.Errorf("zip A: %v", err)
 	}
-	if err := VerifySummary(k.pubPEM, env, zipB); !errors.Is(err, ErrBadSignature) {
-		t.Errorf("VerifySummary(zip B) = %v, want ErrBadSignature", err)
+	if err := hasZip(k.pubPEM, env, zipB); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("zip B: %v, want ErrBadSignature", err)
 	}
 	other, err := LoadSigner(mustGenerate(t, "other"), []byte("other"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifySummary(other.PublicKeyPEM(), env, zipA); !errors.Is(err, ErrBadSignature) {
-		t.Errorf("VerifySummary(other key) = %v, want ErrBadSignature", err)
+	if err := hasZip(other.PublicKeyPEM(), env, zipA); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("another key: %v, want ErrBadSignature", err)
 	}
 
 	var e struct {
@@ -166,10 +166,10 @@ func TestSignSummary(t *testing.T) {
 	}
 }
 
-// TestVerifyAdmissionSummaryInputs: an input named in the summary must match the
+// TestAdmissionOfInputs: an input named in the summary must match the
 // digests asked about; one not named is ErrInputNotNamed. OpenSummary
 // lists them.
-func TestVerifyAdmissionSummaryInputs(t *testing.T) {
+func TestAdmissionOfInputs(t *testing.T) {
 	k := keys(t)
 	zipA := strings.Repeat("0a", 32)
 	sum := testSummary(zipA)
@@ -195,7 +195,7 @@ func TestVerifyAdmissionSummaryInputs(t *testing.T) {
 		{"named, another algorithm", []ResourceDescriptor{{Name: sbomName, Digest: map[string]string{"sha512": "aa"}}}, ErrBadSignature},
 		{"not named", []ResourceDescriptor{in("corp.example/m@v1.2.3.verdict.json", strings.Repeat("cd", 32))}, ErrInputNotNamed},
 	} {
-		err := VerifyAdmissionSummary(k.pubPEM, env, "corp.example/m", "v1.2.3", zipA, h1, tc.inputs...)
+		err := admissionOf(k.pubPEM, env, "corp.example/m", "v1.2.3", zipA, h1, tc.inputs...)
 		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) || err != nil && !errors.Is(err, ErrBadSignature) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
@@ -217,7 +217,7 @@ func TestVerifyAdmissionSummaryInputs(t *testing.T) {
 		t.Errorf("OpenSummary with another key: %v, want ErrBadSignature", err)
 	}
 	// The subject is still checked with inputs.
-	if err := VerifyAdmissionSummary(k.pubPEM, env, "corp.example/m", "v1.2.3", strings.Repeat("0b", 32), h1, in(sbomName, strings.Repeat("cd", 32))); !errors.Is(err, ErrBadSignature) || errors.Is(err, ErrInputNotNamed) {
+	if err := admissionOf(k.pubPEM, env, "corp.example/m", "v1.2.3", strings.Repeat("0b", 32), h1, in(sbomName, strings.Repeat("cd", 32))); !errors.Is(err, ErrBadSignature) || errors.Is(err, ErrInputNotNamed) {
 		t.Errorf("another zip, input matching: %v, want ErrBadSignature about the subject", err)
 	}
 }
@@ -292,6 +292,25 @@ func (c *countingMemo) Verify(check func() error, key ...[]byte) error {
 	return c.seen.Verify(func() error { c.checks++; return check() }, key...)
 }
 
+// hasZip opens env and asks whether it names the zip with SHA-256 zipSHA.
+func hasZip(pub, env []byte, zipSHA string) error {
+	s, err := OpenSummary(pub, env, nil)
+	if err != nil {
+		return err
+	}
+	return s.HasZip(zipSHA)
+}
+
+// admissionOf opens env and asks whether it is the admission summary of
+// path@version.
+func admissionOf(pub, env []byte, path, version, zipSHA, h1 string, inputs ...ResourceDescriptor) error {
+	s, err := OpenSummary(pub, env, nil)
+	if err != nil {
+		return err
+	}
+	return s.AdmissionOf(path, version, zipSHA, h1, inputs...)
+}
+
 func mustGenerate(t *testing.T, password string) []byte {
 	t.Helper()
 	priv, _, err := GenerateKeys([]byte(password))
@@ -338,41 +357,46 @@ func TestSignSummaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifySummary(k.pubPEM, env, strings.Repeat("0a", 32)); err != nil {
-		t.Errorf("VerifySummary(a): %v", err)
+	opened, err := OpenSummary(k.pubPEM, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := opened.HasZip(strings.Repeat("0a", 32)); err != nil {
+		t.Errorf("HasZip(a): %v", err)
 	}
 	for _, h1 := range []string{a.ZipHash, b.ZipHash} {
-		if err := VerifySummaryDirHash(k.pubPEM, env, h1); err != nil {
-			t.Errorf("VerifySummaryDirHash(%s): %v", h1, err)
+		if err := opened.HasDirHash(h1); err != nil {
+			t.Errorf("HasDirHash(%s): %v", h1, err)
 		}
 	}
-	if err := VerifySummaryDirHash(k.pubPEM, env, "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="); !errors.Is(err, ErrBadSignature) {
-		t.Errorf("VerifySummaryDirHash(other) = %v", err)
+	if err := opened.HasDirHash("h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("HasDirHash(other) = %v", err)
 	}
 	// Both names of a zip must be on the same subject: a's bytes with other
-	// files is no zip this statement speaks of.
-	if err := VerifySummaryZip(k.pubPEM, env, strings.Repeat("0a", 32), a.ZipHash); err != nil {
-		t.Errorf("VerifySummaryZip(a): %v", err)
-	}
-	if err := VerifySummaryZip(k.pubPEM, env, strings.Repeat("0a", 32), "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="); !errors.Is(err, ErrBadSignature) {
-		t.Errorf("VerifySummaryZip(a's sha256, other h1) = %v", err)
-	}
-	if err := VerifySummaryZip(k.pubPEM, env, "", b.ZipHash); !errors.Is(err, ErrBadSignature) {
-		t.Errorf("VerifySummaryZip(no sha256, b's h1) = %v", err)
-	}
-	// It names a's zip, but it is no admission summary of a.
-	if err := VerifyAdmissionSummary(k.pubPEM, env, a.Module, a.Version, strings.Repeat("0a", 32), a.ZipHash); !errors.Is(err, ErrBadSignature) {
-		t.Errorf("VerifyAdmissionSummary of a re-verification statement = %v, want ErrBadSignature", err)
+	// files is no zip this statement speaks of. (Then it is still no
+	// admission summary of a: it is about the run.)
+	const noSubject, notAbout = "no subject has", "verification summary is about"
+	for _, tc := range []struct {
+		sha, h1, want string
+	}{
+		{strings.Repeat("0a", 32), a.ZipHash, notAbout},
+		{strings.Repeat("0a", 32), "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", noSubject},
+		{"", b.ZipHash, noSubject},
+	} {
+		err := opened.AdmissionOf(a.Module, a.Version, tc.sha, tc.h1)
+		if !errors.Is(err, ErrBadSignature) || err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("AdmissionOf(sha256 %q, %s) of a re-verification statement = %v, want %q", tc.sha, tc.h1, err, tc.want)
+		}
 	}
 	single, err := k.signer.SignSummary(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyAdmissionSummary(k.pubPEM, single, a.Module, a.Version, strings.Repeat("0a", 32), a.ZipHash); err != nil {
-		t.Errorf("VerifyAdmissionSummary of a's own summary: %v", err)
+	if err := admissionOf(k.pubPEM, single, a.Module, a.Version, strings.Repeat("0a", 32), a.ZipHash); err != nil {
+		t.Errorf("a's own summary: %v", err)
 	}
-	if err := VerifyAdmissionSummary(k.pubPEM, single, a.Module, "v1.2.4", strings.Repeat("0a", 32), a.ZipHash); !errors.Is(err, ErrBadSignature) {
-		t.Errorf("VerifyAdmissionSummary of a's summary as another version's = %v, want ErrBadSignature", err)
+	if err := admissionOf(k.pubPEM, single, a.Module, "v1.2.4", strings.Repeat("0a", 32), a.ZipHash); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("a's summary as another version's = %v, want ErrBadSignature", err)
 	}
 	var e struct{ Payload []byte }
 	json.Unmarshal(env, &e)

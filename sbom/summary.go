@@ -162,58 +162,16 @@ func (s *Signer) SignSummary(sum Summary) ([]byte, error) {
 	return append(env, '\n'), nil
 }
 
-// VerifySummary checks an envelope made by SignSummary: signed by pubPEM, an
-// in-toto statement with the SLSA verification summary predicate, a PASSED
-// result, and the zip with SHA-256 zipSHA256 (lowercase hex) among its
-// subjects.
-func VerifySummary(pubPEM, envelope []byte, zipSHA256 string) error {
-	return verifySubject(pubPEM, envelope, digest{"sha256", strings.ToLower(zipSHA256)})
-}
-
-// VerifySummaryDirHash is VerifySummary matching the subject by dirHash:
-// the zip whose files hash to h1 (an "h1:" hash) must be among its
-// subjects. It proves what the summary says of the module's contents, not
-// of the zip's bytes.
-func VerifySummaryDirHash(pubPEM, envelope []byte, h1 string) error {
-	want, err := dirHash(h1)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
-	}
-	return verifySubject(pubPEM, envelope, digest{"dirHash", want})
-}
-
-// VerifySummaryZip is VerifySummary for a zip named both ways: one subject
-// must carry sha256 zipSHA256 (the zip's bytes) and the dirHash of h1 (its
-// files), as the summaries of admissions do. It binds the two: bytes that
-// hash to zipSHA256 are the zip whose files hash to h1, as modgate computed
-// when it signed, so a re-verification can hash the bytes once instead of
-// extracting and hashing every file.
-func VerifySummaryZip(pubPEM, envelope []byte, zipSHA256, h1 string) error {
-	want, err := dirHash(h1)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
-	}
-	return verifySubject(pubPEM, envelope, digest{"sha256", strings.ToLower(zipSHA256)}, digest{"dirHash", want})
-}
-
-// VerifyAdmissionSummary is VerifySummaryZip for the summary of the
-// admission of module path@version: its resourceUri must be the version's
-// ModulePURL (a re-verification statement, about a run, names the same
-// zip but is not one), and each of inputs must be among its input
-// attestations, with its name and every digest it gives
-// (ErrInputNotNamed when the summary names no input of that name,
-// ErrInputMismatch when another digest).
-func VerifyAdmissionSummary(pubPEM, envelope []byte, path, version, zipSHA256, h1 string, inputs ...ResourceDescriptor) error {
-	s, err := OpenSummary(pubPEM, envelope, nil)
-	if err != nil {
-		return err
-	}
-	return s.AdmissionOf(path, version, zipSHA256, h1, inputs...)
-}
-
-// AdmissionOf checks what VerifyAdmissionSummary checks once the signature
-// verified: that this is the summary of the admission of path@version, of
-// the zip with SHA-256 zipSHA256 and h1: hash h1, naming each of inputs.
+// AdmissionOf checks that this is the summary of the admission of
+// path@version: its resourceUri is the version's ModulePURL (a
+// re-verification statement, about a run, names the same zip but is not
+// one); one subject names the zip both by its SHA-256 zipSHA256 (its
+// bytes) and by the dirHash of h1 (its files), binding the two, so that a
+// re-verification can hash the bytes once instead of extracting and
+// hashing every file; and each of inputs is among its input attestations
+// with its name and every digest it gives (ErrInputNotNamed when the
+// summary names no input of that name, ErrInputMismatch when another
+// digest).
 func (s *OpenedSummary) AdmissionOf(path, version, zipSHA256, h1 string, inputs ...ResourceDescriptor) error {
 	want, err := dirHash(h1)
 	if err != nil {
@@ -248,8 +206,8 @@ type SignatureMemo interface {
 }
 
 // An OpenedSummary is a verification summary whose signature verified and
-// whose statement is a PASSED verification summary (as VerifySummary
-// checks); its methods ask about what it says. It lets a caller that asks
+// whose statement is a PASSED SLSA verification summary; its methods ask
+// about what it says. It lets a caller that asks
 // several things of one summary verify its signature once.
 type OpenedSummary struct{ st *statement }
 
@@ -257,7 +215,7 @@ type OpenedSummary struct{ st *statement }
 // statement. With a memo, an envelope whose signature verified before under
 // the same key is only read again: the cryptography is what costs.
 func OpenSummary(pubPEM, envelope []byte, memo SignatureMemo) (*OpenedSummary, error) {
-	st, err := openSummaryMemo(pubPEM, envelope, memo)
+	st, err := openSummary(pubPEM, envelope, memo)
 	if err != nil {
 		return nil, err
 	}
@@ -269,8 +227,9 @@ func (s *OpenedSummary) HasZip(zipSHA256 string) error {
 	return s.st.hasSubject(digest{"sha256", strings.ToLower(zipSHA256)})
 }
 
-// HasDirHash checks that the zip whose files hash to h1 is among the
-// subjects (as VerifySummaryDirHash).
+// HasDirHash checks that the zip whose files hash to h1 (an "h1:" hash) is
+// among the subjects: what the summary says of the module's contents, not
+// of the zip's bytes.
 func (s *OpenedSummary) HasDirHash(h1 string) error {
 	want, err := dirHash(h1)
 	if err != nil {
@@ -320,16 +279,6 @@ func (st *statement) hasInputs(inputs []ResourceDescriptor) error {
 // digest is one algorithm's digest of a subject.
 type digest struct{ alg, value string }
 
-// verifySubject opens the summary and looks for a subject that has every
-// one of want.
-func verifySubject(pubPEM, envelope []byte, want ...digest) error {
-	st, err := openSummary(pubPEM, envelope)
-	if err != nil {
-		return err
-	}
-	return st.hasSubject(want...)
-}
-
 // hasSubject checks that one subject of the statement has every digest in
 // want.
 func (st *statement) hasSubject(want ...digest) error {
@@ -349,14 +298,10 @@ subjects:
 	return fmt.Errorf("%w: verification summary is about another zip (no subject has %s)", ErrBadSignature, strings.Join(names, " and "))
 }
 
-// openSummary verifies the envelope's signature and returns its statement,
-// which must be a PASSED verification summary.
-func openSummary(pubPEM, envelope []byte) (*statement, error) {
-	return openSummaryMemo(pubPEM, envelope, nil)
-}
-
-// openSummaryMemo is openSummary verifying the signature through memo.
-func openSummaryMemo(pubPEM, envelope []byte, memo SignatureMemo) (*statement, error) {
+// openSummary verifies the envelope's signature, through memo when there
+// is one, and returns its statement, which must be a PASSED verification
+// summary.
+func openSummary(pubPEM, envelope []byte, memo SignatureMemo) (*statement, error) {
 	envelope = bytes.TrimSpace(envelope)
 	var payload []byte
 	verify := func() error {
