@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,19 +141,34 @@ func CheckTagName(tag string) error {
 	if len(tag) > 255 {
 		return bad("longer than 255 bytes")
 	}
-	if strings.Contains(tag, "..") || strings.Contains(tag, "@{") || strings.HasSuffix(tag, ".lock") || strings.HasSuffix(tag, "/") {
-		return bad(`contains "..", "@{", ends in ".lock" or "/"`)
-	}
+	// Every rule it breaks, so that the reason names what is wrong.
+	var why []string
 	for _, elem := range strings.Split(tag, "/") {
 		if elem == "" || elem[0] == '-' || elem[0] == '.' {
-			return bad("empty path element, or one starting with '-' or '.'")
+			why = append(why, "empty path element, or one starting with '-' or '.'")
+			break
 		}
 	}
+	var chars []string
 	for _, r := range tag {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._+/", r)
-		if !ok {
-			return bad(fmt.Sprintf("character %q not allowed", r))
+		if q := fmt.Sprintf("%q", r); !ok && !slices.Contains(chars, q) {
+			chars = append(chars, q)
 		}
+	}
+	if len(chars) > 0 {
+		why = append(why, "characters not allowed: "+strings.Join(chars, " "))
+	}
+	if strings.Contains(tag, "..") {
+		why = append(why, `contains ".."`)
+	}
+	for _, s := range []string{".lock", "/"} {
+		if strings.HasSuffix(tag, s) {
+			why = append(why, fmt.Sprintf("ends in %q", s))
+		}
+	}
+	if len(why) > 0 {
+		return bad(strings.Join(why, "; "))
 	}
 	return nil
 }
