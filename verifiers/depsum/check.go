@@ -159,6 +159,11 @@ func (c *Checker) Check(ctx context.Context, m module.Version, gomod, gosum []by
 	var g errgroup.Group
 	g.SetLimit(c.concurrency())
 	for _, lk := range lookups {
+		if r, ok := c.db(lk.private).(rememberer); ok {
+			if lk.lines, ok = r.remembered(lk.m); ok {
+				continue
+			}
+		}
 		g.Go(func() error {
 			lk.lines, lk.err = c.db(lk.private).Lookup(ctx, lk.m)
 			return nil
@@ -173,6 +178,12 @@ func (c *Checker) Check(ctx context.Context, m module.Version, gomod, gosum []by
 		return rep, &CheckErrors{Problems: problems}
 	}
 	return rep, nil
+}
+
+// rememberer is a DB that gives again, without a goroutine, an answer it
+// gave before; the lines it returns are only read.
+type rememberer interface {
+	remembered(m module.Version) ([]string, bool)
 }
 
 // lookup is one module version to look up, and the answer.
@@ -285,7 +296,7 @@ func compare(db DB, private bool, l Line, dbLines []string) error {
 	var have []string // the database's h1: hashes for this line's key
 	for _, s := range dbLines {
 		key, hash, ok := cutLast(s)
-		if !ok || key != l.key() || !strings.HasPrefix(hash, "h1:") {
+		if !ok || !l.isKey(key) || !strings.HasPrefix(hash, "h1:") {
 			continue
 		}
 		if hash == l.Hash {
@@ -312,11 +323,11 @@ func cutLast(s string) (key, hash string, ok bool) {
 
 // dedup drops repeated identical lines, keeping the first.
 func dedup(lines []Line) []Line {
-	seen := make(map[string]bool, len(lines))
+	seen := make(map[lineID]bool, len(lines))
 	out := lines[:0:0]
 	for _, l := range lines {
-		if s := l.String(); !seen[s] {
-			seen[s] = true
+		if id := l.id(); !seen[id] {
+			seen[id] = true
 			out = append(out, l)
 		}
 	}
@@ -363,9 +374,10 @@ func checkGoMod(f *modfile.File, lines []Line) []*Problem {
 			exact[r.Old] = r.New
 		}
 	}
-	have := make(map[string]bool, len(lines))
+	have := make(map[lineID]bool, len(lines))
 	for _, l := range lines {
-		have[l.key()] = true
+		l.Hash = ""
+		have[l.id()] = true
 	}
 	for _, r := range f.Require {
 		target, via := r.Mod, ""
@@ -382,7 +394,7 @@ func checkGoMod(f *modfile.File, lines []Line) []*Problem {
 			need = append(need, Line{Path: target.Path, Version: target.Version})
 		}
 		for _, l := range need {
-			if have[l.key()] {
+			if have[l.id()] {
 				continue
 			}
 			why := "every requirement needs its go.mod hash"

@@ -39,6 +39,31 @@ func (l Line) key() string {
 	return l.Path + " " + l.Version
 }
 
+// isKey reports whether s is l.key(), without making it.
+func (l Line) isKey(s string) bool {
+	rest, ok := strings.CutPrefix(s, l.Path)
+	if !ok || len(rest) == 0 || rest[0] != ' ' {
+		return false
+	}
+	rest, ok = strings.CutPrefix(rest[1:], l.Version)
+	if !ok {
+		return false
+	}
+	if l.GoMod {
+		return rest == "/go.mod"
+	}
+	return rest == ""
+}
+
+// lineID is a line as a comparable value: equal lines, equal IDs.
+type lineID struct {
+	path, version string
+	goMod         bool
+	hash          string
+}
+
+func (l Line) id() lineID { return lineID{l.Path, l.Version, l.GoMod, l.Hash} }
+
 // String is the line as go.sum writes it.
 func (l Line) String() string { return l.key() + " " + l.Hash }
 
@@ -86,6 +111,9 @@ func ParseGoSum(data []byte) ([]Line, error) {
 	var lines []Line
 	blank := 0 // line number of the first blank line seen
 	num := 0
+	// go.sum lists a version's zip line and its go.mod line together:
+	// module.Check (a third of the parse) runs once for both.
+	var checked module.Version
 	for len(data) > 0 {
 		num++
 		var text []byte
@@ -103,28 +131,33 @@ func ParseGoSum(data []byte) ([]Line, error) {
 		if blank != 0 {
 			return nil, fmt.Errorf("%w: line %d: blank line before the end of the file", ErrBadGoSum, blank)
 		}
-		l, err := parseLine(string(text))
+		l, err := parseLine(string(text), checked)
 		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrBadGoSum, num, err)
 		}
 		l.Num = num
+		checked = l.Module()
 		lines = append(lines, l)
 	}
 	return lines, nil
 }
 
-// parseLine parses one go.sum line, without its newline.
-func parseLine(s string) (Line, error) {
-	f := strings.Split(s, " ")
-	if len(f) != 3 || f[0] == "" || f[1] == "" || f[2] == "" {
+// parseLine parses one go.sum line, without its newline. checked is a
+// module version known to pass module.Check (or the zero Version).
+func parseLine(s string, checked module.Version) (Line, error) {
+	path, rest, ok1 := strings.Cut(s, " ")
+	version, hash, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || path == "" || version == "" || hash == "" || strings.Contains(hash, " ") {
 		return Line{}, fmt.Errorf("want \"path version[/go.mod] h1:hash\" separated by single spaces, have %s", quote(s))
 	}
-	l := Line{Path: f[0], Version: f[1], Hash: f[2]}
+	l := Line{Path: path, Version: version, Hash: hash}
 	if v, ok := strings.CutSuffix(l.Version, "/go.mod"); ok {
 		l.Version, l.GoMod = v, true
 	}
-	if err := module.Check(l.Path, l.Version); err != nil {
-		return Line{}, fmt.Errorf("%s", oneLine(err.Error()))
+	if l.Module() != checked {
+		if err := module.Check(l.Path, l.Version); err != nil {
+			return Line{}, fmt.Errorf("%s", oneLine(err.Error()))
+		}
 	}
 	if cv := module.CanonicalVersion(l.Version); cv != l.Version {
 		return Line{}, fmt.Errorf("%s@%s: version is not canonical (want %s)", l.Path, quote(l.Version), cv)

@@ -105,3 +105,25 @@ func TestParseGoSumFields(t *testing.T) {
 		}
 	}
 }
+
+// TestLineIsKey: isKey(s) is s == key(), which it does not build.
+func TestLineIsKey(t *testing.T) {
+	lines := []Line{
+		{Path: "example.com/a", Version: "v1.0.0"},
+		{Path: "example.com/a", Version: "v1.0.0", GoMod: true},
+		{Path: "example.com/a/b", Version: "v1.0.0-20200101000000-abcdefabcdef"},
+	}
+	keys := []string{
+		"", " ", "example.com/a", "example.com/a ", "example.com/a v1.0.0", "example.com/a v1.0.0/go.mod",
+		"example.com/a v1.0.0 ", "example.com/a  v1.0.0", "example.com/a v1.0.0/go.mo", "example.com/ab v1.0.0",
+		"example.com/a/b v1.0.0-20200101000000-abcdefabcdef", "example.com/a/b v1.0.0-20200101000000-abcdefabcdef/go.mod",
+		"example.com/a v1.0.00", "example.com/a v1.0.0/go.modx",
+	}
+	for _, l := range lines {
+		for _, k := range keys {
+			if got, want := l.isKey(k), k == l.key(); got != want {
+				t.Errorf("%+v isKey(%q) = %v, want %v", l, k, got, want)
+			}
+		}
+	}
+}

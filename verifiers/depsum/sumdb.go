@@ -135,15 +135,15 @@ func (db *SumDB) Name() string { return db.opts.Name }
 // client takes no context); when ctx ends first, Lookup returns at once and
 // the lookup finishes in the background, bounded by Timeout per request.
 func (db *SumDB) Lookup(ctx context.Context, m module.Version) ([]string, error) {
-	if err := module.Check(m.Path, m.Version); err != nil {
-		return nil, err
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	g := db.current()
 	if lines, ok := g.answered(m); ok {
-		return lines, nil
+		return slices.Clone(lines), nil // only checked versions were answered
+	}
+	if err := module.Check(m.Path, m.Version); err != nil {
+		return nil, err
 	}
 	type result struct {
 		lines []string
@@ -229,12 +229,24 @@ type generation struct {
 	failures map[string]*fetchError // by message
 }
 
-// answered returns the lines the client returned for m before, if it did.
+// remembered is the answer the current client gave for m before, if it did.
+func (db *SumDB) remembered(m module.Version) ([]string, bool) {
+	db.mu.Lock()
+	g := db.gen
+	db.mu.Unlock()
+	if g == nil {
+		return nil, false
+	}
+	return g.answered(m)
+}
+
+// answered returns the lines the client returned for m before, if it did:
+// the kept slice, not to be written.
 func (g *generation) answered(m module.Version) ([]string, bool) {
 	g.answersMu.Lock()
 	defer g.answersMu.Unlock()
 	lines, ok := g.answers[m]
-	return slices.Clone(lines), ok
+	return lines, ok
 }
 
 // keep remembers the client's answer for m.
