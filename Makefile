@@ -8,7 +8,7 @@ CONFIG    ?=
 DATA      ?= data
 FUZZTIME  ?= 20s
 
-.PHONY: all build run test test-short stress bench bench-go bench-throughput bench-reverify fuzz lint tools clean
+.PHONY: all build run test test-race test-short stress bench bench-go bench-throughput bench-reverify fuzz lint tools clean
 
 all: build
 
@@ -38,6 +38,10 @@ $(DEV)/modgate.yaml:
 ## test: every test, including the real git/gpg/ssh-keygen/go end-to-end scripts
 test:
 	$(GO) test -count=1 ./...
+
+## test-race: every test again under the race detector (about 5 minutes; CI runs it after test)
+test-race:
+	$(GO) test -race -count=1 ./...
 
 ## test-short: unit tests only
 test-short:
