@@ -1,6 +1,7 @@
 package depsum
 
 import (
+	"encoding/base64"
 	"errors"
 	"os"
 	"strings"
@@ -42,6 +43,25 @@ func FuzzParseGoSum(f *testing.F) {
 			if again[i].String() != lines[i].String() {
 				t.Fatalf("round trip changed line %d: %q → %q", i, lines[i], again[i])
 			}
+		}
+	})
+}
+
+// FuzzCheckHash holds checkHash, which decodes on the stack, to the plain
+// definition: "h1:" and the canonical base64 of 32 bytes.
+func FuzzCheckHash(f *testing.F) {
+	f.Add(h1("x"))
+	f.Add("h1:" + h1("x")[3:46] + "B=")
+	f.Add("h1:AAAA")
+	f.Add("h2:" + h1("y")[3:])
+	f.Fuzz(func(t *testing.T, h string) {
+		want := false
+		if b64, ok := strings.CutPrefix(h, "h1:"); ok {
+			raw, err := base64.StdEncoding.Strict().DecodeString(b64)
+			want = err == nil && len(raw) == 32 && base64.StdEncoding.EncodeToString(raw) == b64
+		}
+		if got := checkHash(h) == nil; got != want {
+			t.Fatalf("checkHash(%q) accepts: %v, want %v", h, got, want)
 		}
 	})
 }

@@ -18,8 +18,12 @@ const (
 	MaxGoSumLines = 100_000
 )
 
-// hashSize is the size of an h1: hash (SHA-256).
-const hashSize = 32
+// hashSize is the size of an h1: hash (SHA-256), base64Size its length in
+// base64.
+const (
+	hashSize   = 32
+	base64Size = 44
+)
 
 // Line is one go.sum line: "path version h1:…" (the module zip's hash) or
 // "path version/go.mod h1:…" (the hash of its go.mod alone).
@@ -177,8 +181,16 @@ func checkHash(h string) error {
 	if alg != "h1" {
 		return fmt.Errorf("hash algorithm %s is not supported; only h1: hashes can be verified", quote(alg))
 	}
-	raw, err := base64.StdEncoding.Strict().DecodeString(b64)
-	if err != nil || len(raw) != hashSize || base64.StdEncoding.EncodeToString(raw) != b64 {
+	// Decoded and encoded again on the stack: the canonical text of 32
+	// bytes is 44 characters.
+	var text, again [base64Size]byte
+	var raw [base64Size / 4 * 3]byte // what Decode may write: 33 bytes
+	if len(b64) != base64Size {
+		return fmt.Errorf("hash %s is not the base64 of %d bytes", quote(h), hashSize)
+	}
+	copy(text[:], b64)
+	n, err := base64.StdEncoding.Strict().Decode(raw[:], text[:])
+	if base64.StdEncoding.Encode(again[:], raw[:hashSize]); err != nil || n != hashSize || string(again[:]) != b64 {
 		return fmt.Errorf("hash %s is not the base64 of %d bytes", quote(h), hashSize)
 	}
 	return nil
