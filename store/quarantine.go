@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -54,22 +53,6 @@ type Quarantine struct {
 	Run     string `json:"run,omitempty"`
 	EventID string `json:"event_id,omitempty"`
 }
-
-// ErrQuarantined is wrapped by the error of a read that the quarantine of
-// its version refuses (see QuarantineError).
-var ErrQuarantined = errors.New("quarantined")
-
-// QuarantineError is returned for a quarantined version.
-type QuarantineError struct {
-	Module     module.Version
-	Quarantine Quarantine
-}
-
-func (e *QuarantineError) Error() string {
-	return fmt.Sprintf("%s: quarantined: %s", e.Module, e.Quarantine.Reason)
-}
-
-func (e *QuarantineError) Unwrap() error { return ErrQuarantined }
 
 // Quarantined returns the quarantine of a published version, or nil when it
 // is not quarantined. An unpublished version is fs.ErrNotExist.

@@ -144,15 +144,6 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-func providerIndex(p Provider) int {
-	for i, q := range Providers {
-		if q == p {
-			return i
-		}
-	}
-	return 0
-}
-
 // trimPayload returns a fixture's body with only the JSON fields some
 // provider's parser reads, so that the fuzzer mutates what matters and
 // minimizes quickly.
