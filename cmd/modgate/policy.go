@@ -108,12 +108,16 @@ func policyTest(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// evalChange is one version whose decision the new policies would change.
+// evalChange is one version whose decision, or the outcome of one of its
+// rules, the new policies would change.
 type evalChange struct {
-	Module   string             `json:"module"`
-	Version  string             `json:"version"`
-	Was      string             `json:"was"` // "allowed", "denied", "unknown" (admitted without policies)
-	Now      string             `json:"now"`
+	Module  string `json:"module"`
+	Version string `json:"version"`
+	Was     string `json:"was"` // "allowed", "denied", "unknown" (admitted without policies)
+	Now     string `json:"now"`
+	// Rules says what changed rule by rule (policies.Changes) against the
+	// recorded decision; empty when there is none.
+	Rules    []string           `json:"rules,omitempty"`
 	Decision *policies.Decision `json:"decision"`
 }
 
@@ -155,7 +159,7 @@ func policyEval(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	now := time.Now()
 	var changes []evalChange
-	total, unchanged := 0, 0
+	total, unchanged, flipped := 0, 0, 0
 	err = st.Walk(ctx, func(m module.Version) error {
 		total++
 		rec, err := pipeline.ReadRecord(ctx, st, m)
@@ -175,15 +179,21 @@ func policyEval(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 		}
 		d := set.Evaluate(ctx, rec.Input, now)
-		was := "unknown"
+		c := evalChange{Module: m.Path, Version: m.Version, Was: "unknown", Now: allowedWord(d.Allowed), Decision: d}
 		if rec.Decision != nil {
-			was = allowedWord(rec.Decision.Allowed)
+			c.Was = allowedWord(rec.Decision.Allowed)
+			// A rule that now warns, or denies for another reason, is a
+			// change too, even when the decision stays.
+			c.Rules = policies.Changes(rec.Decision, d)
 		}
-		if was == allowedWord(d.Allowed) {
+		if c.Was == c.Now && len(c.Rules) == 0 {
 			unchanged++
 			return nil
 		}
-		changes = append(changes, evalChange{Module: m.Path, Version: m.Version, Was: was, Now: allowedWord(d.Allowed), Decision: d})
+		if c.Was != c.Now {
+			flipped++
+		}
+		changes = append(changes, c)
 		return nil
 	})
 	if err != nil {
@@ -192,7 +202,8 @@ func policyEval(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"digest": set.Digest(), "versions": total, "unchanged": unchanged, "changes": changes})
+		return enc.Encode(map[string]any{"digest": set.Digest(), "versions": total, "unchanged": unchanged,
+			"decision_changes": flipped, "rule_changes_only": len(changes) - flipped, "changes": changes})
 	}
 	for _, c := range changes {
 		fmt.Fprintf(stdout, "%s@%s: %s -> %s", c.Module, c.Version, c.Was, c.Now)
@@ -202,8 +213,12 @@ func policyEval(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 		}
 		fmt.Fprintln(stdout)
+		for _, r := range c.Rules {
+			fmt.Fprintf(stdout, "    %s\n", r)
+		}
 	}
-	fmt.Fprintf(stdout, "%d versions, %d unchanged, %d would change (policies %s)\n", total, unchanged, len(changes), set.Digest())
+	fmt.Fprintf(stdout, "%d versions, %d unchanged, %d would change decision, %d only rules (policies %s)\n",
+		total, unchanged, flipped, len(changes)-flipped, set.Digest())
 	return nil
 }
 
