@@ -28,7 +28,7 @@ func lockFile(name string) (*os.File, error) {
 	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s is locked by another process or Log", ErrLocked, name)
+			return nil, fmt.Errorf("%w: %s is locked by another process, or by another Log of this one", ErrLocked, name)
 		}
 		return nil, &os.PathError{Op: "flock", Path: name, Err: err}
 	}

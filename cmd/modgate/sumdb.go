@@ -49,7 +49,7 @@ func openChecksumDB(cfg *config.Config) (*checksumDB, error) {
 	}
 	l, err := sumlog.Open(c.Dir, signer, verifier)
 	if errors.Is(err, sumlog.ErrLocked) {
-		return nil, &exitError{code: 2, err: fmt.Errorf("checksum database %s is open in another modgate process (modgate serve?); one process writes it at a time: %w", c.Dir, err)}
+		return nil, &exitError{code: 2, err: fmt.Errorf("checksum database %s is open in another modgate process (modgate serve?): one process writes it at a time (%w)", c.Dir, sumlog.ErrLocked)}
 	}
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
