@@ -8,7 +8,8 @@ import (
 	"github.com/modgate/modgate/internal/oneline"
 )
 
-// Sentinel errors for the checks, usable with errors.Is on a CheckError.
+// Sentinel errors for the checks: a stage's error wraps one (errors.Is), and
+// its text becomes the reason of the verdict's Problem.
 var (
 	ErrRepoNotAllowed     = errors.New("repository not allowed by configuration")
 	ErrModuleNotAllowed   = errors.New("repository not authorized for module path")
@@ -23,9 +24,8 @@ var (
 	errNoSignerConfigured = errors.New("no signer is configured for module path")
 )
 
-// CheckError is a rejection: a permanent failure of one check for one
-// module version. Its Error is one line naming module, version, check and
-// reason.
+// CheckError is one problem of a verdict as a line: module, version, check
+// and reason (Verdict.Lines, what `modgate admit` prints).
 type CheckError struct {
 	Module   string // module path, or the repository when not yet known
 	Version  string // version, or the tag when not yet known
@@ -37,8 +37,6 @@ type CheckError struct {
 func (e *CheckError) Error() string {
 	return fmt.Sprintf("%s@%s: %s: %s", e.Module, e.Version, e.Check, oneLine(e.Err.Error()))
 }
-
-func (e *CheckError) Unwrap() error { return e.Err }
 
 // reject makes errs a rejection of the job's current check: one problem,
 // and one line in the verdict, per error.

@@ -109,7 +109,7 @@ func (p *Pipeline) identify(ctx context.Context, j *Job) error {
 	if err := module.Check(mpath, version); err != nil {
 		msg := err.Error()
 		if me := (*module.ModuleError)(nil); errors.As(err, &me) {
-			msg = me.Err.Error() // the CheckError already names module and version
+			msg = me.Err.Error() // the verdict line names module and version
 		}
 		if _, major, _ := module.SplitPathVersion(mpath); major == "" && semver.Compare(semver.Major(version), "v1") > 0 {
 			msg += "; a module with a go.mod cannot be +incompatible: tag it with a /" + semver.Major(version) + " module path"
