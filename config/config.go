@@ -767,10 +767,21 @@ func (c *Config) RepositoryFor(repo string) *Repository {
 }
 
 // MatchModule reports whether module path p matches any of globs (GOPRIVATE
-// semantics).
+// semantics). A list matched often is better joined once: JoinGlobs.
 func MatchModule(globs []string, p string) bool {
-	return modmatch.Match(strings.Join(globs, ","), p)
+	return JoinGlobs(globs).Match(p)
 }
+
+// Globs is a list of module path patterns joined for matching: joining a
+// configuration's list (a pattern per repository) costs more than matching.
+type Globs string
+
+// JoinGlobs joins patterns once.
+func JoinGlobs(patterns []string) Globs { return Globs(strings.Join(patterns, ",")) }
+
+// Match reports whether module path p matches any of the patterns, as
+// MatchModule does.
+func (g Globs) Match(p string) bool { return modmatch.Match(string(g), p) }
 
 // IsLocalPath reports whether repo names a local directory rather than a
 // remote URL: an absolute or dot-relative path, or anything with neither a

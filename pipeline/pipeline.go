@@ -100,6 +100,7 @@ type Pipeline struct {
 	signer   *sbom.Signer
 	version  string
 	keyrings []signerGroup
+	private  config.Globs    // the module paths configured repositories publish
 	memo     *integrity.Memo // signatures re-verification proved, for later runs
 	// admitting counts admissions running in this process, so that
 	// re-verification can make way for them (Busy).
@@ -122,6 +123,7 @@ type Pipeline struct {
 type signerGroup struct {
 	name     string
 	patterns []string
+	globs    config.Globs // patterns, joined
 	ring     *tagsig.Keyring
 }
 
@@ -157,7 +159,7 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 	if opts.Store == nil {
 		return nil, errors.New("pipeline: no store")
 	}
-	p := &Pipeline{cfg: cfg, store: opts.Store, sumlog: opts.ChecksumLog, log: log, Now: time.Now,
+	p := &Pipeline{cfg: cfg, private: config.JoinGlobs(cfg.PrivatePatterns()), store: opts.Store, sumlog: opts.ChecksumLog, log: log, Now: time.Now,
 		tmpDir: filepath.Join(cfg.DataDir, "tmp"), deps: opts.Dependencies, memo: integrity.NewMemo()}
 	if opts.Version == "" {
 		opts.Version = "devel"
@@ -187,7 +189,7 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signers[%d] (%s): %w", i, s.Name, err)
 		}
-		p.keyrings = append(p.keyrings, signerGroup{name: s.Name, patterns: s.Modules, ring: ring})
+		p.keyrings = append(p.keyrings, signerGroup{name: s.Name, patterns: s.Modules, globs: config.JoinGlobs(s.Modules), ring: ring})
 	}
 	git := mirror.Git{Binary: cfg.Git.Binary, Timeout: cfg.Git.Timeout}
 	mirrors := filepath.Join(cfg.DataDir, "git")
@@ -348,11 +350,10 @@ func (p *Pipeline) dependencyStatus(ctx context.Context, j *Job) []DependencySta
 		}
 	}
 	mods = append(mods, j.SumModules...)
-	private := p.cfg.PrivatePatterns()
 	seen := make(map[module.Version]bool)
 	var out []DependencyStatus
 	for _, m := range mods {
-		if seen[m] || config.MatchModule(private, m.Path) || m.Path == j.Module.Path {
+		if seen[m] || p.private.Match(m.Path) || m.Path == j.Module.Path {
 			continue
 		}
 		seen[m] = true

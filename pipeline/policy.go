@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/mod/module"
 
-	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/policies"
 	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/verifiers/integrity"
@@ -99,10 +98,9 @@ func (p *Pipeline) policyInput(ctx context.Context, j *Job) (*policies.Input, er
 	}
 	in.GoMod = gm
 	in.Licenses = j.Licenses
-	private := p.cfg.PrivatePatterns()
 	for _, r := range gm.Requires {
 		d := policies.Dependency{Path: r.Path, Version: r.Version, Direct: !r.Indirect,
-			Public: !config.MatchModule(private, r.Path)}
+			Public: !p.private.Match(r.Path)}
 		m := module.Version{Path: r.Path, Version: r.Version}
 		pub, err := p.store.Lookup(ctx, m)
 		if err == nil && p.quarantined(ctx, m) {

@@ -53,7 +53,7 @@ func (p *Pipeline) fetchPublic(ctx context.Context, j *Job) error {
 		}
 		return reject(fmt.Errorf("%w: %v", ErrBadVersion, err))
 	}
-	if config.MatchModule(p.cfg.PrivatePatterns(), m.Path) {
+	if p.private.Match(m.Path) {
 		return reject(ErrPrivatePath)
 	}
 	f, err := p.upstream.get()

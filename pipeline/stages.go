@@ -199,7 +199,7 @@ func (p *Pipeline) trustedSigner(modPath string, tag *tagsig.Tag, now time.Time)
 	var firstErr error
 	authorized := 0
 	for _, g := range p.keyrings {
-		if !config.MatchModule(g.patterns, modPath) {
+		if !g.globs.Match(modPath) {
 			continue
 		}
 		authorized++
@@ -220,7 +220,7 @@ func (p *Pipeline) trustedSigner(modPath string, tag *tagsig.Tag, now time.Time)
 	// No authorized group knows the key. Say whose it is, if anyone's: a key
 	// of another team signing this path is worth a security event.
 	for _, g := range p.keyrings {
-		if config.MatchModule(g.patterns, modPath) {
+		if g.globs.Match(modPath) {
 			continue
 		}
 		if s, err := g.ring.Verify(tag, now); err == nil {

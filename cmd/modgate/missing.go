@@ -25,10 +25,11 @@ import (
 // a singleflight here, and the stream's deduplication of the request
 // across processes.
 type missing struct {
-	cfg     *config.Config
-	qc      *queue.Conn
-	log     *slog.Logger
-	flights singleflight.Group
+	cfg          *config.Config
+	privateGlobs config.Globs // cfg's private patterns, joined
+	qc           *queue.Conn
+	log          *slog.Logger
+	flights      singleflight.Group
 
 	fetcherOnce sync.Once
 	fetcher     *upstream.Fetcher
@@ -38,8 +39,12 @@ type missing struct {
 
 var _ server.Missing = (*missing)(nil)
 
+func newMissing(cfg *config.Config, qc *queue.Conn, log *slog.Logger, newFetcher func() (*upstream.Fetcher, error)) *missing {
+	return &missing{cfg: cfg, privateGlobs: config.JoinGlobs(cfg.PrivatePatterns()), qc: qc, log: log, newFetcher: newFetcher}
+}
+
 func (g *missing) private(path string) bool {
-	return config.MatchModule(g.cfg.PrivatePatterns(), path)
+	return g.privateGlobs.Match(path)
 }
 
 func (g *missing) Version(ctx context.Context, m module.Version) error {

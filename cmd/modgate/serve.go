@@ -152,7 +152,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv := &http.Server{
-		Handler:           routes(cfg, st, db, qc, m, signer, &missing{cfg: cfg, qc: qc, log: log, newFetcher: p.Upstream}, log),
+		Handler:           routes(cfg, st, db, qc, m, signer, newMissing(cfg, qc, log, p.Upstream), log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
