@@ -242,7 +242,7 @@ var zipOnly = []string{".zip"}
 // (the zip, go.mod, the SBOM, its signature, the verification summary, and
 // the admission record, .info and SBOM bundle the summary names, whose
 // digests the signature checks and their memo use).
-var hashedFiles = []string{".zip", ".mod", store.DocSPDX, store.DocSPDXSig, store.DocInToto, store.DocVerdict, ".info", store.DocSPDXBundle}
+var hashedFiles = integrity.HashedSuffixes()
 
 // rawSHA256 hashes the given files of every stored version once, with the
 // same concurrency: the floor of any re-verification that must read and

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/modgate/modgate/internal/rawhash"
-	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/verifiers/integrity"
 )
 
 // reverifyResult is the re-verification of everything a service run
@@ -45,7 +45,7 @@ type reverifyRun struct {
 
 // hashedSuffixes are the files of a version a shallow re-verification
 // reads and hashes with SHA-256.
-var hashedSuffixes = []string{".zip", ".mod", ".info", store.DocSPDX, store.DocSPDXSig, store.DocSPDXBundle, store.DocInToto, store.DocVerdict}
+var hashedSuffixes = integrity.HashedSuffixes()
 
 // reverifyPhase runs `modgate reverify --all` runs times through the
 // service configured in cfgFile (the first run is the process's first: its

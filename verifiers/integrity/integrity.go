@@ -271,6 +271,18 @@ var boundFiles = []struct {
 	{store.DocSPDXBundle, "sbom-signature", "application/json", 16 << 20},
 }
 
+// HashedSuffixes are the files of a version that a shallow re-verification
+// reads and hashes with SHA-256: the zip, go.mod, the SBOM and its
+// signature, the admission summary, and the files the summary names
+// (boundFiles). Benchmarks hash the same files for their raw baseline.
+func HashedSuffixes() []string {
+	s := []string{".zip", ".mod", store.DocSPDX, store.DocSPDXSig, store.DocInToto}
+	for _, b := range boundFiles {
+		s = append(s, b.suffix)
+	}
+	return s
+}
+
 // AdmissionInputs names the documents an admission summary must name, as
 // Input names them: the SBOM and boundFiles. data holds each one's content
 // by suffix; one missing is an error.

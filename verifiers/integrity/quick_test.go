@@ -3,6 +3,7 @@ package integrity
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"sort"
 	"strings"
@@ -173,6 +174,15 @@ func TestQuick(t *testing.T) {
 	}
 	if cs.opened[".zip"] != 1 {
 		t.Errorf("the zip was opened %d times, want once (the short way): %v", cs.opened[".zip"], cs.opened)
+	}
+	// What the benchmarks hash for their raw baseline is what the short way
+	// reads, once each, besides .ziphash (compared as text, not hashed).
+	want := map[string]int{".ziphash": 1}
+	for _, s := range HashedSuffixes() {
+		want[s] = 1
+	}
+	if !maps.Equal(cs.opened, want) {
+		t.Errorf("the short way read %v, want HashedSuffixes and .ziphash once each: %v", cs.opened, want)
 	}
 	deepOpts := w.opts
 	deepOpts.ZipBytes = true
