@@ -423,3 +423,49 @@ func TestMatchPattern(t *testing.T) {
 		t.Error("matchPatternList")
 	}
 }
+
+// TestAddOpenPGPFailureLeavesKeyring: an input that fails leaves the keyring
+// as it was, revocations included. A valid revocation of a trusted key
+// followed by one for a key the keyring lacks must not revoke the first.
+func TestAddOpenPGPFailureLeavesKeyring(t *testing.T) {
+	now := time.Now()
+	trusted := newPGPEntity(t, "Rel Eng", "releng@example.com", now.Add(-time.Hour), 0)
+	ring := NewKeyring("release")
+	if err := ring.AddOpenPGP(armoredPublic(t, trusted)); err != nil {
+		t.Fatal(err)
+	}
+	tag := signedPGPTag(t, trusted, now.Add(-time.Minute), false)
+	if _, err := ring.Verify(tag, now); err != nil {
+		t.Fatal(err)
+	}
+
+	revocationBlock := func(e *openpgp.Entity) []byte {
+		if err := e.RevokeKey(packet.KeyCompromised, "lost", pgpConfig(now.Add(-time.Second), 0)); err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		w, _ := armor.Encode(&b, "PGP PUBLIC KEY BLOCK", nil)
+		if err := e.Revocations[len(e.Revocations)-1].Serialize(w); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		b.WriteByte('\n')
+		return b.Bytes()
+	}
+	stranger := newPGPEntity(t, "Stranger", "stranger@example.com", now.Add(-time.Hour), 0)
+	in := append(revocationBlock(trusted), revocationBlock(stranger)...)
+	if err := ring.AddOpenPGP(in); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "not in the keyring") {
+		t.Fatalf("revocations with one for an unknown key: %v", err)
+	}
+	if _, err := ring.Verify(tag, now); err != nil {
+		t.Fatalf("a failed AddOpenPGP changed the keyring: %v", err)
+	}
+
+	// The same revocation alone takes effect.
+	if err := ring.AddOpenPGP(revocationBlock(trusted)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ring.Verify(tag, now); !errors.Is(err, ErrKeyRevoked) {
+		t.Fatalf("after the revocation: %v, want ErrKeyRevoked", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,19 +154,23 @@ func revocationOnly(body []byte) ([]*packet.Signature, bool) {
 }
 
 // applyRevocation attaches a standalone key revocation to the key that
-// issued it, after checking that the key really made it.
+// issued it, after checking that the key really made it. It replaces that
+// entity in ents with a copy: the original may be in the keyring already,
+// which must not change if a later step of AddOpenPGP fails.
 func applyRevocation(ents openpgp.EntityList, rev *packet.Signature) error {
 	if rev.IssuerKeyId == nil {
 		return errors.New("revocation certificate names no issuer")
 	}
-	for _, e := range ents {
+	for i, e := range ents {
 		if e.PrimaryKey.KeyId != *rev.IssuerKeyId {
 			continue
 		}
 		if err := e.PrimaryKey.VerifyRevocationSignature(rev); err != nil {
 			return fmt.Errorf("revocation certificate for key %s does not verify: %v", pgpFingerprint(e.PrimaryKey), err)
 		}
-		e.Revocations = append(e.Revocations, rev)
+		c := *e
+		c.Revocations = append(slices.Clip(e.Revocations), rev)
+		ents[i] = &c
 		return nil
 	}
 	return fmt.Errorf("revocation certificate for key %016X, which is not in the keyring (add the key first)", *rev.IssuerKeyId)
