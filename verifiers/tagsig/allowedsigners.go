@@ -264,11 +264,13 @@ func matchPattern(s, p string) bool {
 	si, pi, star, mark := 0, 0, -1, 0
 	for si < len(s) {
 		switch {
+		case pi < len(p) && p[pi] == '*':
+			// Before the literal case: a '*' in s is a character, and one
+			// in p a wildcard even where they meet.
+			star, mark = pi, si
+			pi++
 		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
 			si++
-			pi++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
 			pi++
 		case star >= 0:
 			pi = star + 1

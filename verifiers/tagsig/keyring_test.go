@@ -412,7 +412,7 @@ func TestMatchPattern(t *testing.T) {
 	}{
 		{"git", "git", true}, {"git", "*", true}, {"git", "g*", true}, {"git", "?i?", true},
 		{"git", "gi", false}, {"git", "gitx", false}, {"git", "*x", false}, {"", "*", true},
-		{"git", "**t", true}, {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", strings.Repeat("a*", 20) + "c", false},
+		{"git", "**t", true}, {"0*0", "0*", true}, {"a*b", "*b", true}, {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", strings.Repeat("a*", 20) + "c", false},
 	}
 	for _, tt := range tests {
 		if got := matchPattern(tt.s, tt.p); got != tt.want {
