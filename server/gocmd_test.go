@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/store/storetest"
 	"golang.org/x/mod/module"
 )
@@ -144,4 +146,37 @@ func TestGoCommand(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestGoCommandAllQuarantined: the go command asked for a module whose
+// every version is quarantined, or a package in it, says why: the list is
+// a 403 with the reason (it was a 404, "has no published versions", which
+// the go command showed for the package's longest candidate module path
+// instead). Restored, it is served again.
+func TestGoCommandAllQuarantined(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(NewProxy(f.store, nil))
+	defer srv.Close()
+	g := newGoTest(t, srv.URL)
+
+	m := module.Version{Path: "example.com/Azure/hello", Version: "v1.0.0-RC1"}
+	ctx := context.Background()
+	if err := f.store.SetQuarantine(ctx, m, store.Quarantine{Reason: "tag-signature: key revoked"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"get", "example.com/Azure/hello@latest"},
+		{"get", "example.com/Azure/hello/sub@latest"},
+		{"list", "-m", "-versions", "example.com/Azure/hello"},
+		{"mod", "download", m.String()},
+	} {
+		out, err := g.run(args...)
+		if err == nil || !strings.Contains(out, "403 Forbidden") || !strings.Contains(out, "quarantined by modgate") || !strings.Contains(out, "key revoked") {
+			t.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	if _, err := f.store.ClearQuarantine(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	g.must("get", "example.com/Azure/hello/sub@latest")
 }

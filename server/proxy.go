@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -132,13 +133,17 @@ func (p *proxy) serveList(w http.ResponseWriter, r *http.Request, path string) {
 		return
 	}
 	if len(vs) == 0 && p.missing != nil {
-		if vs, err = p.missing.List(r.Context(), path); err != nil {
-			p.refuse(w, r, err)
+		if vs, err = p.missingList(r.Context(), path); err != nil {
+			if !p.allQuarantined(w, r, path) {
+				p.refuse(w, r, err)
+			}
 			return
 		}
 	}
 	if len(vs) == 0 {
-		fail(w, http.StatusNotFound, "not found: module "+path+" has no published versions")
+		if !p.allQuarantined(w, r, path) {
+			fail(w, http.StatusNotFound, "not found: module "+path+" has no published versions")
+		}
 		return
 	}
 	var b bytes.Buffer
@@ -159,9 +164,11 @@ func (p *proxy) serveLatest(w http.ResponseWriter, r *http.Request, path string)
 		return
 	}
 	if len(vs) == 0 && p.missing != nil {
-		upstream, err := p.missing.List(r.Context(), path)
+		upstream, err := p.missingList(r.Context(), path)
 		if err != nil {
-			p.refuse(w, r, err)
+			if !p.allQuarantined(w, r, path) {
+				p.refuse(w, r, err)
+			}
 			return
 		}
 		if v := Latest(upstream); v != "" {
@@ -174,7 +181,9 @@ func (p *proxy) serveLatest(w http.ResponseWriter, r *http.Request, path string)
 	}
 	v := latest(vs)
 	if v == "" {
-		fail(w, http.StatusNotFound, "not found: module "+path+" has no published versions")
+		if !p.allQuarantined(w, r, path) {
+			fail(w, http.StatusNotFound, "not found: module "+path+" has no published versions")
+		}
 		return
 	}
 	m := module.Version{Path: path, Version: v}
@@ -190,6 +199,46 @@ func (p *proxy) serveLatest(w http.ResponseWriter, r *http.Request, path string)
 		return
 	}
 	serveBytes(w, r, "application/json", info)
+}
+
+// missingList asks the Missing about a module none of whose versions are
+// listed here, and leaves out of its answer the versions quarantined here:
+// an upstream's list names them too.
+func (p *proxy) missingList(ctx context.Context, path string) ([]string, error) {
+	vs, err := p.missing.List(ctx, path)
+	if err != nil || len(vs) == 0 {
+		return vs, err
+	}
+	qs, err := p.store.QuarantinedVersions(ctx, path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return slices.DeleteFunc(vs, func(v string) bool { return slices.Contains(qs, v) }), nil
+}
+
+// allQuarantined answers the list or @latest of a module whose published
+// versions are all quarantined, and that nothing else (an upstream
+// passthrough) can answer for: 403 naming the latest of them and its
+// reason. A 404 would tell the go command that the module is not here,
+// and it would go on to the next proxy in GOPROXY. It reports whether it
+// answered; it does not when the module has no quarantined version.
+func (p *proxy) allQuarantined(w http.ResponseWriter, r *http.Request, path string) bool {
+	qs, err := p.store.QuarantinedVersions(r.Context(), path)
+	if err != nil || len(qs) == 0 {
+		return false
+	}
+	m := module.Version{Path: path, Version: latest(qs)}
+	reason := "reason unreadable"
+	if q, err := p.store.Quarantined(r.Context(), m); err == nil && q != nil {
+		reason = q.Reason
+	}
+	more := ""
+	if len(qs) > 1 {
+		more = fmt.Sprintf(" (and %d more)", len(qs)-1)
+	}
+	fail(w, http.StatusForbidden, "forbidden: every version of module "+path+" published here is quarantined by modgate: "+
+		m.Version+": "+oneLine(reason)+more)
+	return true
 }
 
 // Latest returns the version the GOPROXY protocol's @latest names among vs

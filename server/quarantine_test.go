@@ -83,3 +83,58 @@ func TestLatestUnsorted(t *testing.T) {
 		}
 	}
 }
+
+// upstreamLists is a Missing whose upstream lists vs for every module and
+// admits nothing.
+type upstreamLists struct{ vs []string }
+
+func (u upstreamLists) List(context.Context, string) ([]string, error) {
+	return append([]string(nil), u.vs...), nil
+}
+
+func (u upstreamLists) Version(_ context.Context, m module.Version) error {
+	return &Refusal{Status: http.StatusForbidden, Msg: "forbidden: " + m.String() + " is not admitted"}
+}
+
+// TestProxyAllQuarantined: a module whose every published version is
+// quarantined is a 403 naming the reason in its list and @latest, not a
+// 404 (which sends the go command on to the next proxy in GOPROXY); an
+// upstream's list of it leaves the quarantined versions out.
+func TestProxyAllQuarantined(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, v := range []string{"v1.0.0", "v1.1.0", "v1.2.0-rc.1"} {
+		if err := f.store.SetQuarantine(ctx, module.Version{Path: "example.com/hello", Version: v}, store.Quarantine{Reason: "signer " + v + " revoked"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(h http.Handler, path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	const want = "forbidden: every version of module example.com/hello published here is quarantined by modgate: v1.1.0: signer v1.1.0 revoked (and 2 more)\n"
+	for name, h := range map[string]http.Handler{
+		"no upstream":            NewProxy(f.store, nil),
+		"upstream lists them":    New(f.store, Options{Missing: upstreamLists{[]string{"v1.0.0", "v1.1.0"}}}),
+		"upstream lists nothing": New(f.store, Options{Missing: upstreamLists{}}),
+	} {
+		for _, p := range []string{"/example.com/hello/@v/list", "/example.com/hello/@latest"} {
+			if code, body := get(h, p); code != http.StatusForbidden || body != want {
+				t.Errorf("%s: %s: %d %q, want 403 %q", name, p, code, body, want)
+			}
+		}
+		if code, _ := get(h, "/example.com/nothing/@v/list"); code == http.StatusForbidden {
+			t.Errorf("%s: a module never published is %d", name, code)
+		}
+	}
+	// Upstream has a version that is not quarantined: listed alone.
+	h := New(f.store, Options{Missing: upstreamLists{[]string{"v1.0.0", "v1.1.0", "v1.3.0"}}})
+	if code, body := get(h, "/example.com/hello/@v/list"); code != 200 || body != "v1.3.0\n" {
+		t.Errorf("list with upstream: %d %q, want only v1.3.0", code, body)
+	}
+	// @latest takes it to the Missing, which refuses it here.
+	if code, body := get(h, "/example.com/hello/@latest"); code != http.StatusForbidden || !strings.Contains(body, "v1.3.0 is not admitted") {
+		t.Errorf("@latest with upstream: %d %q", code, body)
+	}
+}

@@ -50,6 +50,9 @@ func TestQuarantineHidesAndRestores(t *testing.T) {
 	if err != nil || !slices.Equal(vs, []string{"v1.0.0", "v1.1.0"}) {
 		t.Fatalf("Versions while quarantined = %v, %v", vs, err)
 	}
+	if qs, err := d.QuarantinedVersions(ctx, path); err != nil || !slices.Equal(qs, []string{"v1.2.0"}) {
+		t.Fatalf("QuarantinedVersions = %v, %v", qs, err)
+	}
 	// Nothing published was changed or removed: the files are all there,
 	// the list file is the same, the version is still Walked.
 	after := snapshot(t, d.Root())
@@ -83,6 +86,12 @@ func TestQuarantineHidesAndRestores(t *testing.T) {
 	vs, _ = d.Versions(ctx, path)
 	if !slices.Equal(vs, []string{"v1.0.0", "v1.1.0", "v1.2.0"}) {
 		t.Fatalf("Versions after restore = %v", vs)
+	}
+	if qs, err := d.QuarantinedVersions(ctx, path); err != nil || qs != nil {
+		t.Fatalf("QuarantinedVersions after restore = %v, %v", qs, err)
+	}
+	if _, err := d.QuarantinedVersions(ctx, "example.com/none"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("QuarantinedVersions of a module never published: %v, want not exist", err)
 	}
 }
 

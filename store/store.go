@@ -254,31 +254,54 @@ func (f *Files) Close() error { return f.dir.Close() }
 // error satisfies errors.Is(err, fs.ErrNotExist). The list file itself is
 // never rewritten by a quarantine, so a restore needs no rewrite either.
 func (d *Dir) Versions(ctx context.Context, path string) ([]string, error) {
+	vs, q, err := d.listed(path)
+	if err != nil || len(q) == 0 {
+		return vs, err
+	}
+	kept := vs[:0]
+	for _, v := range vs {
+		if !q[v] {
+			kept = append(kept, v)
+		}
+	}
+	return kept, nil
+}
+
+// QuarantinedVersions returns the versions in path's @v/list that are
+// quarantined, in semver order: what Versions leaves out.
+func (d *Dir) QuarantinedVersions(ctx context.Context, path string) ([]string, error) {
+	vs, q, err := d.listed(path)
+	if err != nil || len(q) == 0 {
+		return nil, err
+	}
+	var out []string
+	for _, v := range vs {
+		if q[v] {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// listed reads path's @v/list, in semver order, and which of its versions
+// are quarantined.
+func (d *Dir) listed(path string) ([]string, map[string]bool, error) {
 	if err := module.CheckPath(path); err != nil {
-		return nil, &module.ModuleError{Path: path, Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
+		return nil, nil, &module.ModuleError{Path: path, Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
 	}
 	dir, err := d.moduleDir(path)
 	if err != nil {
-		return nil, &module.ModuleError{Path: path, Err: err}
+		return nil, nil, &module.ModuleError{Path: path, Err: err}
 	}
 	vs, err := readList(filepath.Join(dir, "list"), path)
 	if err != nil {
-		return nil, &module.ModuleError{Path: path, Err: err}
+		return nil, nil, &module.ModuleError{Path: path, Err: err}
 	}
 	q, err := quarantinedIn(dir, vs)
 	if err != nil {
-		return nil, &module.ModuleError{Path: path, Err: err}
+		return nil, nil, &module.ModuleError{Path: path, Err: err}
 	}
-	if len(q) > 0 {
-		kept := vs[:0]
-		for _, v := range vs {
-			if !q[v] {
-				kept = append(kept, v)
-			}
-		}
-		vs = kept
-	}
-	return vs, nil
+	return vs, q, nil
 }
 
 // lookup reads the published version at loc. Only a missing .info means
