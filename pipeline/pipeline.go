@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +24,6 @@ import (
 	"github.com/modgate/modgate/upstream"
 	"github.com/modgate/modgate/verifiers/depsum"
 	"github.com/modgate/modgate/verifiers/integrity"
-	"github.com/modgate/modgate/verifiers/tagsig"
 )
 
 // Store is where admitted versions are published. Implementations must be
@@ -99,9 +99,14 @@ type Pipeline struct {
 	sbomGen  *lazyGenerator
 	signer   *sbom.Signer
 	version  string
-	keyrings []signerGroup
-	private  config.Globs    // the module paths configured repositories publish
-	memo     *integrity.Memo // signatures re-verification proved, for later runs
+	// signers are the signer groups, replaced whole by ReloadSigners;
+	// reloadMu serializes reloads, which remember the last failure.
+	signers          atomic.Pointer[signers]
+	reloadMu         sync.Mutex
+	signersErr       error
+	signersErrDigest string
+	private          config.Globs    // the module paths configured repositories publish
+	memo             *integrity.Memo // signatures re-verification proved, for later runs
 	// admitting counts admissions running in this process, so that
 	// re-verification can make way for them (Busy).
 	admitting atomic.Int64
@@ -118,13 +123,6 @@ type Pipeline struct {
 	// OpenMirror returns the mirror of a normalized repository; tests replace
 	// it to inject faults.
 	OpenMirror func(ctx context.Context, repo string) (Mirror, error)
-}
-
-type signerGroup struct {
-	name     string
-	patterns []string
-	globs    config.Globs // patterns, joined
-	ring     *tagsig.Keyring
 }
 
 // Options are the pipeline's collaborators.
@@ -150,7 +148,8 @@ type Options struct {
 }
 
 // New builds a pipeline from a validated configuration. It reads every key
-// file once, here, so that a bad key is a start-up error, not a rejection.
+// file here, so that a bad key is a start-up error, not a rejection; later
+// changes to them are taken up by ReloadSigners.
 func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 	log := opts.Logger
 	if log == nil {
@@ -184,13 +183,15 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 		return nil, err
 	}
 	removeStaleDownloads(p.tmpDir)
-	for i, s := range cfg.Signers {
-		ring, err := loadKeyring(s)
-		if err != nil {
-			return nil, fmt.Errorf("signers[%d] (%s): %w", i, s.Name, err)
-		}
-		p.keyrings = append(p.keyrings, signerGroup{name: s.Name, patterns: s.Modules, globs: config.JoinGlobs(s.Modules), ring: ring})
+	files, digest, err := signerFiles(cfg)
+	if err != nil {
+		return nil, err
 	}
+	sg, err := loadSigners(cfg, files, digest)
+	if err != nil {
+		return nil, err
+	}
+	p.signers.Store(sg)
 	git := mirror.Git{Binary: cfg.Git.Binary, Timeout: cfg.Git.Timeout}
 	mirrors := filepath.Join(cfg.DataDir, "git")
 	p.OpenMirror = func(ctx context.Context, repo string) (Mirror, error) {
@@ -210,38 +211,6 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 	}
 	p.public = p.publicStages()
 	return p, nil
-}
-
-func loadKeyring(s config.Signer) (*tagsig.Keyring, error) {
-	ring := tagsig.NewKeyring(s.Name)
-	for _, f := range s.OpenPGPKeys {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		if err := ring.AddOpenPGP(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-	}
-	if s.SSHAllowedSigners != "" {
-		data, err := os.ReadFile(s.SSHAllowedSigners)
-		if err != nil {
-			return nil, err
-		}
-		if err := ring.AddAllowedSigners(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.SSHAllowedSigners, err)
-		}
-	}
-	if s.SSHRevokedKeys != "" {
-		data, err := os.ReadFile(s.SSHRevokedKeys)
-		if err != nil {
-			return nil, err
-		}
-		if err := ring.AddSSHRevoked(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.SSHRevokedKeys, err)
-		}
-	}
-	return ring, nil
 }
 
 // Stages lists the stage names in order.

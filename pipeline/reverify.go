@@ -68,6 +68,7 @@ type Reverifier struct {
 	iopts    integrity.Options
 	head     *integrity.Head
 	policies *policies.Set
+	signers  *signers
 	now      time.Time
 }
 
@@ -123,9 +124,17 @@ func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Re
 	if p.signer != nil {
 		iopts.PublicKey = p.signer.PublicKeyPEM()
 	}
+	// The signers as their key files say now: a key revoked since the
+	// last run is revoked for this one, even in a process that has run
+	// for days. Files that do not load stop the run rather than let it
+	// trust what they no longer say.
+	if _, err := p.ReloadSigners(); err != nil {
+		return nil, fmt.Errorf("re-verification needs the signers' keys: %w", err)
+	}
+	signers := p.signers.Load()
 	if n := min(opts.Versions, maxExpected); n > 0 {
 		p.memo.Grow(int(memoPerVersion * float64(n)))
-		for _, g := range p.keyrings {
+		for _, g := range signers.groups {
 			g.ring.ExpectSignatures(n + n/4)
 		}
 	}
@@ -133,7 +142,7 @@ func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Re
 	if err != nil {
 		return nil, err
 	}
-	return &Reverifier{p: p, opts: opts, iopts: iopts, head: head, policies: p.policies.Load(),
+	return &Reverifier{p: p, opts: opts, iopts: iopts, head: head, policies: p.policies.Load(), signers: signers,
 		now: p.Now().UTC().Truncate(time.Second)}, nil
 }
 
@@ -214,7 +223,7 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 		add("tag-signature", true, "recorded tag object: %v", err)
 	} else if !strings.HasSuffix(tag.Name, m.Version) || rec.Input != nil && rec.Input.Tag.Name != tag.Name {
 		add("tag-signature", true, "recorded tag object is for tag %q, not this version", tag.Name)
-	} else if _, err := rv.p.trustedSigner(m.Path, tag, rv.now); err != nil {
+	} else if _, err := rv.signers.trusted(m.Path, tag, rv.now); err != nil {
 		add("tag-signature", isSecurity(err), "%s", plainReason(err))
 	}
 

@@ -176,12 +176,17 @@ func (p *Pipeline) findGoMod(ctx context.Context, j *Job, prefix, version string
 }
 
 // verifySignature checks the tag's signature against the signer groups
-// configured for the module path.
+// configured for the module path, with their key files as they are now
+// (ReloadSigners). Files that do not load are an error, not a rejection:
+// the admission is tried again later, with the keys they then hold.
 func (p *Pipeline) verifySignature(ctx context.Context, j *Job) error {
 	if j.Tag.Signature == nil {
 		return reject(fmt.Errorf("%w: tag %s", tagsig.ErrUnsigned, j.Request.Tag))
 	}
-	s, err := p.trustedSigner(j.Module.Path, j.Tag, p.Now())
+	if _, err := p.ReloadSigners(); err != nil {
+		return fmt.Errorf("the signers' keys do not load: %w", err)
+	}
+	s, err := p.signers.Load().trusted(j.Module.Path, j.Tag, p.Now())
 	if err != nil {
 		return err
 	}
@@ -189,16 +194,16 @@ func (p *Pipeline) verifySignature(ctx context.Context, j *Job) error {
 	return nil
 }
 
-// trustedSigner returns the signer of tag if a signer group configured for
+// trusted returns the signer of tag if a signer group configured for
 // modPath holds its key at time now. Its errors are rejections, security
 // ones for a bad signature, a revoked key or the key of another group.
-func (p *Pipeline) trustedSigner(modPath string, tag *tagsig.Tag, now time.Time) (*tagsig.Signer, error) {
+func (ss *signers) trusted(modPath string, tag *tagsig.Tag, now time.Time) (*tagsig.Signer, error) {
 	if tag.Signature == nil {
 		return nil, reject(fmt.Errorf("%w: tag %s", tagsig.ErrUnsigned, tag.Name))
 	}
 	var firstErr error
 	authorized := 0
-	for _, g := range p.keyrings {
+	for _, g := range ss.groups {
 		if !g.globs.Match(modPath) {
 			continue
 		}
@@ -219,7 +224,7 @@ func (p *Pipeline) trustedSigner(modPath string, tag *tagsig.Tag, now time.Time)
 	}
 	// No authorized group knows the key. Say whose it is, if anyone's: a key
 	// of another team signing this path is worth a security event.
-	for _, g := range p.keyrings {
+	for _, g := range ss.groups {
 		if g.globs.Match(modPath) {
 			continue
 		}

@@ -1,0 +1,92 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/module"
+)
+
+// TestReloadSigners: a key revoked in the signer files while the process
+// runs is revoked for the next admission and the next re-verification run,
+// without a restart; key files that no longer load stop both (an error,
+// tried again later, never a verdict against keys the files no longer
+// say); put right, both go on.
+func TestReloadSigners(t *testing.T) {
+	f := newFixture(t, "corp.example/reload")
+	dir := t.TempDir()
+	allowed, revoked := filepath.Join(dir, "allowed_signers"), filepath.Join(dir, "revoked")
+	good, err := os.ReadFile(f.cfg.Signers[0].SSHAllowedSigners)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(name, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(allowed, good)
+	write(revoked, nil)
+	f.cfg.Signers[0].SSHAllowedSigners, f.cfg.Signers[0].SSHRevokedKeys = allowed, revoked
+	p, err := New(f.cfg, Options{Store: f.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	admit := func(tag string) *Verdict {
+		f.repo.TagSSH(tag)
+		return p.Admit(ctx, Request{Repo: f.repo.Dir, Tag: tag})
+	}
+	reverify := func() (*Reverified, error) {
+		rv, err := p.NewReverifier(ctx, ReverifyOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return rv.Version(ctx, module.Version{Path: "corp.example/reload", Version: "v1.0.0"})
+	}
+	if v := admit("v1.0.0"); v.Result != Admitted {
+		t.Fatalf("admission: %s %v", v.Result, v.Lines())
+	}
+	if res, err := reverify(); err != nil || !res.Passed() {
+		t.Fatalf("re-verification: %+v, %v", res, err)
+	}
+
+	// The ssh key is revoked: the next run and the next admission see it.
+	_, pub, ok := strings.Cut(string(good), " ssh-")
+	if !ok {
+		t.Fatalf("no ssh key in %q", good)
+	}
+	write(revoked, []byte("ssh-"+pub))
+	res, err := reverify()
+	if err != nil || res.Passed() || res.Problems[0].Check != "tag-signature" || !res.Problems[0].Security ||
+		!strings.Contains(res.Problems[0].Reason, "revoked") {
+		t.Fatalf("re-verification after the revocation: %+v, %v", res, err)
+	}
+	if v := admit("v1.1.0"); v.Result != Rejected || !strings.Contains(strings.Join(v.Lines(), "\n"), "revoked") {
+		t.Fatalf("admission after the revocation: %s %v", v.Result, v.Lines())
+	}
+
+	// The allowed signers file is broken: no run, no verdict.
+	write(allowed, []byte("releng@example.com not-a-key\n"))
+	if _, err := reverify(); err == nil || !strings.Contains(err.Error(), allowed) || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("re-verification with a broken file: %v", err)
+	}
+	v := admit("v1.2.0")
+	if v.Result != Errored || !v.Problems[0].Transient || !strings.Contains(v.Problems[0].Reason, "signers' keys do not load") {
+		t.Fatalf("admission with a broken file: %s %v", v.Result, v.Lines())
+	}
+
+	// Put right and the revocation withdrawn: both go on.
+	write(allowed, good)
+	write(revoked, nil)
+	if res, err := reverify(); err != nil || !res.Passed() {
+		t.Fatalf("re-verification after the repair: %+v, %v", res, err)
+	}
+	if v := p.Admit(ctx, Request{Repo: f.repo.Dir, Tag: "v1.2.0"}); v.Result != Admitted {
+		t.Fatalf("admission after the repair: %s %v", v.Result, v.Lines())
+	}
+}
