@@ -122,6 +122,11 @@ type SigningConfig struct {
 	// decrypted once, at start.
 	PasswordFile string `yaml:"password_file"`
 	PasswordEnv  string `yaml:"password_env"`
+	// PreviousPublicKeys are the public keys (cosign.pub) of keys modgate
+	// signed with before KeyFile: after a rotation, the SBOMs and summaries
+	// they signed still verify in re-verification and `modgate verify`.
+	// Leave out a key that was rotated because it leaked.
+	PreviousPublicKeys []string `yaml:"previous_public_keys"`
 }
 
 // Password reads the key's password, trimmed of a final newline. The error
@@ -464,6 +469,9 @@ func (c *Config) WithDefaults() *Config {
 	}
 	c.Policies.Dir = abs(c.Policies.Dir)
 	c.Signing.KeyFile, c.Signing.PasswordFile = abs(c.Signing.KeyFile), abs(c.Signing.PasswordFile)
+	for i, f := range c.Signing.PreviousPublicKeys {
+		c.Signing.PreviousPublicKeys[i] = abs(f)
+	}
 	c.Server.TLSCert, c.Server.TLSKey, c.Server.ClientCA = abs(c.Server.TLSCert), abs(c.Server.TLSKey), abs(c.Server.ClientCA)
 	if c.NATS.URL == "" && c.NATS.Listen == "" {
 		c.NATS.Listen = "127.0.0.1:4222"
@@ -559,6 +567,14 @@ func (c *Config) Validate() error {
 			if err := checkSecretFile(c.Signing.PasswordFile); err != nil {
 				return fmt.Errorf("signing.password_file: %w", err)
 			}
+		}
+	}
+	for i, f := range c.Signing.PreviousPublicKeys {
+		if c.Signing.KeyFile == "" {
+			return errors.New("signing.previous_public_keys: needs signing.key_file (nothing is verified without a signing key)")
+		}
+		if fi, err := os.Stat(f); err != nil || !fi.Mode().IsRegular() {
+			return fmt.Errorf("signing.previous_public_keys[%d]: %s is not a readable file", i, f)
 		}
 	}
 	if c.Policies.Dir != "" {

@@ -122,7 +122,7 @@ func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Re
 	// way (integrity.Options.ZipBytes).
 	iopts := integrity.Options{Log: opts.Log, Verifier: opts.Verifier, PreviousHead: opts.PreviousHead, Memo: p.memo, ZipBytes: opts.Deep}
 	if p.signer != nil {
-		iopts.PublicKey = p.signer.PublicKeyPEM()
+		iopts.PublicKey, iopts.PreviousKeys = p.signer.PublicKeyPEM(), p.signer.PreviousKeys()
 	}
 	// The signers as their key files say now: a key revoked since the
 	// last run is revoked for this one, even in a process that has run

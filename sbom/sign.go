@@ -41,6 +41,9 @@ type Signer struct {
 	sv     signature.SignerVerifier
 	pubPEM []byte
 	hint   string // base64 SHA-256 of the DER public key, as cosign writes it in bundles
+	// previous are public keys modgate signed with before this one
+	// (AddPrevious), PEM.
+	previous [][]byte
 }
 
 // GenerateKeys makes a cosign key pair, as `cosign generate-key-pair` does:
@@ -90,6 +93,43 @@ func LoadSigner(privPEM, password []byte) (*Signer, error) {
 
 // PublicKeyPEM returns the public key, PEM "PUBLIC KEY", as cosign.pub.
 func (s *Signer) PublicKeyPEM() []byte { return bytes.Clone(s.pubPEM) }
+
+// AddPrevious adds the public key (PEM, as cosign.pub) of a key modgate
+// signed with before this one: what it signed still verifies
+// (PreviousKeys) after the signing key is rotated. Call it before the
+// Signer is shared.
+func (s *Signer) AddPrevious(pubPEM []byte) error {
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pubPEM)
+	if err != nil {
+		return fmt.Errorf("sbom: previous public key: %w", err)
+	}
+	if k, ok := pub.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+		return fmt.Errorf("sbom: previous public key is a %T, want ECDSA P-256 (what cosign generate-key-pair makes)", pub)
+	}
+	canonical, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+	if err != nil {
+		return fmt.Errorf("sbom: previous public key: %w", err)
+	}
+	if bytes.Equal(canonical, s.pubPEM) {
+		return errors.New("sbom: previous public key is the current signing key's")
+	}
+	for _, p := range s.previous {
+		if bytes.Equal(p, canonical) {
+			return errors.New("sbom: previous public key given twice")
+		}
+	}
+	s.previous = append(s.previous, canonical)
+	return nil
+}
+
+// PreviousKeys returns the public keys added with AddPrevious, PEM.
+func (s *Signer) PreviousKeys() [][]byte {
+	out := make([][]byte, len(s.previous))
+	for i, p := range s.previous {
+		out[i] = bytes.Clone(p)
+	}
+	return out
+}
 
 // SignBlob signs data as `cosign sign-blob --key` does. sig is the base64
 // text cosign writes with --output-signature. bundle is a sigstore bundle

@@ -410,3 +410,38 @@ func TestSignSummaries(t *testing.T) {
 		t.Error("SignSummaries accepted no summaries")
 	}
 }
+
+func TestAddPrevious(t *testing.T) {
+	k := keys(t)
+	// A Signer of its own: AddPrevious changes it, and keys(t) is shared.
+	s, err := LoadSigner(k.privPEM, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, old, err := GenerateKeys([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaPEM := []byte("-----BEGIN PUBLIC KEY-----\nMFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAMwrFFtd7L3c9U8i7sx3JCILpzN5OKTmX4v4W7k9n2fuEl4j4SvCEYiM1mLWwV0vQ4u1E0zHPXyZbu7PqGZ4LbcCAwEAAQ==\n-----END PUBLIC KEY-----\n")
+	for name, tc := range map[string]struct {
+		pem  []byte
+		want string
+	}{
+		"not a key":   {[]byte("hello"), "previous public key"},
+		"current key": {k.pubPEM, "the current signing key's"},
+		"not P-256":   {rsaPEM, "want ECDSA P-256"},
+	} {
+		if err := s.AddPrevious(tc.pem); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+	if err := s.AddPrevious(old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddPrevious(old); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("the same key twice: %v", err)
+	}
+	if got := s.PreviousKeys(); len(got) != 1 || !bytes.Equal(got[0], old) {
+		t.Errorf("PreviousKeys = %q", got)
+	}
+}

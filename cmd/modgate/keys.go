@@ -118,5 +118,14 @@ func loadSigner(cfg *config.Config) (*sbom.Signer, error) {
 	if err != nil {
 		return nil, &exitError{code: 2, err: fmt.Errorf("signing.key_file: %s: cannot decrypt: wrong password or not a cosign key", cfg.Signing.KeyFile)}
 	}
+	for i, f := range cfg.Signing.PreviousPublicKeys {
+		pub, err := os.ReadFile(f)
+		if err == nil {
+			err = s.AddPrevious(pub)
+		}
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("signing.previous_public_keys[%d]: %s: %w", i, f, err)}
+		}
+	}
 	return s, nil
 }

@@ -37,7 +37,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if signer != nil {
-		opts.PublicKey = signer.PublicKeyPEM()
+		opts.PublicKey, opts.PreviousKeys = signer.PublicKeyPEM(), signer.PreviousKeys()
 	}
 	headFile := filepath.Join(cfg.DataDir, "verify", "last-head")
 	if db != nil {

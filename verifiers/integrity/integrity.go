@@ -103,6 +103,10 @@ type Options struct {
 	// signature and verification summary is checked too. Versions published
 	// without them are counted as unsigned.
 	PublicKey []byte
+	// PreviousKeys are cosign public keys (PEM) modgate signed with before
+	// PublicKey: SBOM signatures and summaries made with them still verify
+	// after the signing key is rotated.
+	PreviousKeys [][]byte
 	// ZipBytes checks every zip the long way: zip.CheckZip, the h1: of its
 	// files, and the SHA-256 of its bytes matched against the verification
 	// summary (what cosign checks).
@@ -468,23 +472,25 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	defer release()
 	d := sha256.Sum256(data)
 	v.ZipSHA256, v.ZipSize = hex.EncodeToString(d[:]), int64(len(data))
-	pub := opts.PublicKey
 	// One subject names the zip by both hashes; the bound files are named
 	// among the inputs.
-	key = append(key, pub, env, []byte(v.ZipSHA256), []byte(zipH1))
+	// (Each call may reuse key's array: a memo reads the parts at once.)
+	summaryKey := func(pub []byte) [][]byte {
+		return append(key, pub, env, []byte(v.ZipSHA256), []byte(zipH1))
+	}
 	// A miss opens the summary through the signature memo the long way
 	// fills (checkSigned): a version the short way refuses every run (a
 	// legacy summary, a changed file) then costs it a reading, not a
 	// verification. It only peeks: for a version that passes, the answer
 	// under key is the one entry it needs.
-	verify := func() error {
+	verify := func(pub []byte) error {
 		sum, err := sbom.OpenSummary(pub, env, opts.Memo.Peek())
 		if err != nil {
 			return err
 		}
 		return sum.AdmissionOf(m.Path, m.Version, v.ZipSHA256, zipH1, v.Bound...)
 	}
-	if opts.Memo.Verify(verify, key...) != nil {
+	if verifyByAny(opts, verify, summaryKey) != nil {
 		return nil, nil
 	}
 	if v.GoMod, err = readFile(ctx, st, m, ".mod", modzip.MaxGoMod); err != nil {
@@ -505,7 +511,8 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 		return nil, nil
 	}
 	sd := sha256.Sum256(doc)
-	if opts.Memo.Verify(func() error { return sbom.VerifyBlob(pub, doc, sig) }, []byte("sbom"), pub, sd[:], sig) != nil {
+	if verifyByAny(opts, func(pub []byte) error { return sbom.VerifyBlob(pub, doc, sig) },
+		func(pub []byte) [][]byte { return [][]byte{[]byte("sbom"), pub, sd[:], sig} }) != nil {
 		return nil, nil
 	}
 	v.SBOMSHA256 = hex.EncodeToString(sd[:])
@@ -518,6 +525,53 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 		return nil, nil
 	}
 	return v, nil
+}
+
+// keys are modgate's cosign public keys: the current one, then the
+// previous ones.
+func (o *Options) keys() [][]byte {
+	return append([][]byte{o.PublicKey}, o.PreviousKeys...)
+}
+
+// verifyByAny runs check with each of opts.keys() in turn through the
+// memo, under the parts parts(pub) names, and returns nil for the first
+// that verifies, else the current key's error. With previous keys, a
+// success remembered under any of them is looked for first: a version
+// signed with a previous key then costs no failing verification with the
+// current one on every run.
+func verifyByAny(opts Options, check func(pub []byte) error, parts func(pub []byte) [][]byte) error {
+	if len(opts.PreviousKeys) == 0 {
+		return opts.Memo.Verify(func() error { return check(opts.PublicKey) }, parts(opts.PublicKey)...)
+	}
+	keys := opts.keys()
+	for _, pub := range keys {
+		if opts.Memo.Has(memo.Key(parts(pub)...)) {
+			return nil
+		}
+	}
+	var first error
+	for _, pub := range keys {
+		err := opts.Memo.Verify(func() error { return check(pub) }, parts(pub)...)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// notByKeys says, after err, which keys a bad signature was checked
+// against, so that a rotated signing key is recognized as the cause.
+func notByKeys(opts Options, err error) string {
+	if !errors.Is(err, sbom.ErrBadSignature) {
+		return ""
+	}
+	if len(opts.PreviousKeys) == 0 {
+		return " (checked against modgate's current cosign key only: if it was rotated, list the old public key in signing.previous_public_keys)"
+	}
+	return fmt.Sprintf(" (checked against modgate's current cosign key and %d previous)", len(opts.PreviousKeys))
 }
 
 // recordedHashes splits m's record in the checksum log into its zip and
@@ -715,7 +769,6 @@ func readFile(ctx context.Context, st Store, m module.Version, suffix string, li
 // and the files it names (boundFiles). It sets v.SBOMSHA256 ("" when the
 // SBOM could not be read) and what checkBound sets.
 func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m module.Version, r *Report, finding func(check, format string, args ...any)) {
-	pub := opts.PublicKey
 	sig, err := readFile(ctx, st, m, store.DocSPDXSig, 64<<10)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.mu.Lock()
@@ -730,9 +783,10 @@ func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m modu
 	default:
 		d := sha256.Sum256(doc)
 		v.SBOMSHA256 = hex.EncodeToString(d[:])
-		err := opts.Memo.Verify(func() error { return sbom.VerifyBlob(pub, doc, sig) }, []byte("sbom"), pub, d[:], sig)
+		err := verifyByAny(opts, func(pub []byte) error { return sbom.VerifyBlob(pub, doc, sig) },
+			func(pub []byte) [][]byte { return [][]byte{[]byte("sbom"), pub, d[:], sig} })
 		if err != nil {
-			finding("sbom-signature", "%v", err)
+			finding("sbom-signature", "%v%s", err, notByKeys(opts, err))
 		}
 	}
 	env, err := readFile(ctx, st, m, store.DocInToto, 16<<20)
@@ -742,9 +796,20 @@ func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m modu
 	}
 	// One opening for the subject and the named files: its signature is
 	// verified once (and remembered), what it says is read each time.
-	sum, err := sbom.OpenSummary(pub, env, opts.Memo)
-	if err != nil {
-		finding("summary", "%v", err)
+	var sum *sbom.OpenedSummary
+	err = nil
+	for _, pub := range opts.keys() {
+		s, serr := sbom.OpenSummary(pub, env, opts.Memo)
+		if serr == nil {
+			sum, err = s, nil
+			break
+		}
+		if err == nil {
+			err = serr // the current key's
+		}
+	}
+	if sum == nil {
+		finding("summary", "%v%s", err, notByKeys(opts, err))
 		return
 	}
 	switch {

@@ -368,3 +368,66 @@ func TestMemoEntries(t *testing.T) {
 		}
 	}
 }
+
+// TestRotatedKey: after the signing key is rotated, versions signed with
+// the old key fail with a reason that names the remedy, unless the old
+// public key is among PreviousKeys; then they pass the short way, run
+// after run, with the versions signed by the new key.
+func TestRotatedKey(t *testing.T) {
+	ctx := context.Background()
+	w := newSignedWorld(t)
+	oldKey := w.signer.PublicKeyPEM()
+	before := module.Version{Path: "corp.example/m", Version: "v1.0.0"}
+	after := module.Version{Path: "corp.example/m", Version: "v1.1.0"}
+	w.publish(t, before, "before")
+	priv, _, err := sbom.GenerateKeys([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.signer, err = sbom.LoadSigner(priv, []byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	w.publish(t, after, "after")
+	w.opts.PublicKey = w.signer.PublicKeyPEM()
+
+	check := func(opts Options, m module.Version) (*Version, *countingStore) {
+		t.Helper()
+		cs := &countingStore{Store: w.store, opened: map[string]int{}}
+		head, err := VerifiedHead(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := CheckVersion(ctx, cs, opts, head, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, cs
+	}
+	v, _ := check(w.opts, before)
+	var checks []string
+	for _, f := range v.Findings {
+		checks = append(checks, f.Check)
+		if !strings.Contains(f.Reason, "signing.previous_public_keys") {
+			t.Errorf("finding %s does not name the remedy", f)
+		}
+	}
+	if strings.Join(checks, ",") != "sbom-signature,summary" {
+		t.Errorf("old key forgotten: findings %v", v.Findings)
+	}
+
+	if err := w.signer.AddPrevious(oldKey); err != nil {
+		t.Fatal(err)
+	}
+	w.opts.PreviousKeys = w.signer.PreviousKeys()
+	for run := 1; run <= 2; run++ {
+		for _, m := range []module.Version{before, after} {
+			v, cs := check(w.opts, m)
+			if len(v.Findings) != 0 || cs.opened[".zip"] != 1 {
+				t.Errorf("run %d, %s: findings %v, zip opened %d times (want the short way, once)", run, m, v.Findings, cs.opened[".zip"])
+			}
+		}
+		if got := w.opts.Memo.Len(); got != 4 {
+			t.Errorf("run %d: %d memo entries, want 2 a version", run, got)
+		}
+	}
+}
