@@ -532,3 +532,48 @@ func readRevocation(t *testing.T, path string) []byte {
 	}
 	return regexp.MustCompile(`(?m)^:`).ReplaceAll(b[i:], nil)
 }
+
+// TestExtendedExpiry: a tag signed while its OpenPGP key was valid fails
+// once the key has expired (as git verify-tag does), and verifies again
+// once the key's owner extends it with gpg and the keyring is read again
+// from the new export: what an operator does to keep a release key's
+// versions good.
+func TestExtendedExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs gpg; skipped in -short mode")
+	}
+	h := newHarness(t)
+	created := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Second)
+	faked := func(at time.Time) string { return at.Format("20060102T150405") + "!" }
+	gpg := func(stdin []byte, at time.Time, args ...string) string {
+		base := []string{"--batch", "--pinentry-mode", "loopback", "--passphrase", ""}
+		if !at.IsZero() {
+			base = append(base, "--faked-system-time", faked(at))
+		}
+		return h.cmd(h.signHome, stdin, "gpg", append(base, args...)...)
+	}
+	const uid = "Expiring Signer <expiring@example.com>"
+	gpg(nil, created, "--quick-gen-key", uid, "ed25519", "sign", "1d")
+	fpr := h.fingerprints(uid)[0]
+	signedAt := created.Add(time.Hour)
+	payload := tagPayload(h.commits[1], "v1.0.0", uid, signedAt, "release\n")
+	tag, err := Parse(append(payload, gpg(payload, signedAt, "--armor", "--detach-sign", "-u", fpr+"!")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func() error {
+		ring := NewKeyring("release")
+		if err := ring.AddOpenPGP([]byte(gpg(nil, time.Time{}, "--armor", "--export", fpr))); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ring.Verify(tag, time.Now())
+		return err
+	}
+	if err := verify(); !errors.Is(err, ErrKeyExpired) {
+		t.Fatalf("expired key: %v, want ErrKeyExpired", err)
+	}
+	gpg(nil, time.Time{}, "--quick-set-expire", fpr, "1y")
+	if err := verify(); err != nil {
+		t.Fatalf("after gpg --quick-set-expire: %v", err)
+	}
+}
