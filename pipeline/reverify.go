@@ -146,6 +146,31 @@ func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Re
 		now: p.Now().UTC().Truncate(time.Second)}, nil
 }
 
+// ExpiryWarning is how far ahead a run warns of signing keys that expire
+// (Warnings).
+const ExpiryWarning = 30 * 24 * time.Hour
+
+// Warnings are things a run found that do not fail any version yet but
+// will: the OpenPGP keys of the signer groups that have expired or expire
+// within ExpiryWarning. The versions such a key signed fail re-verification
+// from the moment it expires, unless it is extended.
+func (rv *Reverifier) Warnings() []string {
+	var out []string
+	for _, g := range rv.signers.groups {
+		for _, x := range g.ring.Expiring(rv.now, rv.now.Add(ExpiryWarning)) {
+			when := x.Expires.Format(time.RFC3339)
+			if x.Expires.After(rv.now) {
+				out = append(out, fmt.Sprintf("signer group %q: openpgp key %s (%s) expires %s, in %.0f days: the versions it signed fail re-verification from then unless it is extended",
+					g.name, x.Fingerprint, x.Name, when, x.Expires.Sub(rv.now).Hours()/24))
+			} else {
+				out = append(out, fmt.Sprintf("signer group %q: openpgp key %s (%s) expired %s: the versions it signed fail re-verification until it is extended",
+					g.name, x.Fingerprint, x.Name, when))
+			}
+		}
+	}
+	return out
+}
+
 // Busy reports whether an admission is running in this process: a
 // re-verification beside it slows down to one version at a time
 // (reverify.Options.Busy), so that admissions keep their latency.

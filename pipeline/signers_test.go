@@ -1,12 +1,17 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"golang.org/x/mod/module"
 )
 
@@ -88,5 +93,41 @@ func TestReloadSigners(t *testing.T) {
 	}
 	if v := p.Admit(ctx, Request{Repo: f.repo.Dir, Tag: "v1.2.0"}); v.Result != Admitted {
 		t.Fatalf("admission after the repair: %s %v", v.Result, v.Lines())
+	}
+}
+
+// TestReverifyWarnsOfExpiry: a run names the OpenPGP keys of its signer
+// groups that expire within ExpiryWarning, before any version fails.
+func TestReverifyWarnsOfExpiry(t *testing.T) {
+	f := newFixture(t, "corp.example/expiry")
+	now := time.Now()
+	soon, err := openpgp.NewEntity("Soon", "", "soon@example.com", &packet.Config{
+		Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return now.Add(-time.Hour) }, KeyLifetimeSecs: 10 * 24 * 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	w, _ := armor.Encode(&b, "PGP PUBLIC KEY BLOCK", nil)
+	if err := soon.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	keyFile := filepath.Join(t.TempDir(), "soon.asc")
+	if err := os.WriteFile(keyFile, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.Signers[0].OpenPGPKeys = append(f.cfg.Signers[0].OpenPGPKeys, keyFile)
+	p, err := New(f.cfg, Options{Store: f.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := p.NewReverifier(context.Background(), ReverifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := rv.Warnings()
+	if len(ws) != 1 || !strings.Contains(ws[0], `signer group "release-team": openpgp key `) ||
+		!strings.Contains(ws[0], "(Soon <soon@example.com>) expires ") || !strings.Contains(ws[0], "in 10 days") {
+		t.Errorf("warnings %q", ws)
 	}
 }

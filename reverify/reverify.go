@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -206,10 +207,13 @@ type ShardReport struct {
 	Skipped map[string]int `json:"skipped,omitempty"`
 	// LogFindings are problems of the checksum log as a whole (a fork or
 	// rollback against the previous run's head).
-	LogFindings []string  `json:"log_findings,omitempty"`
-	Started     time.Time `json:"started"`
-	DurationMS  float64   `json:"duration_ms"`
-	mu          sync.Mutex
+	LogFindings []string `json:"log_findings,omitempty"`
+	// Warnings are what will fail versions later if nothing is done (a
+	// signing key about to expire), once each.
+	Warnings   []string  `json:"warnings,omitempty"`
+	Started    time.Time `json:"started"`
+	DurationMS float64   `json:"duration_ms"`
+	mu         sync.Mutex
 }
 
 // Options configure RunShard.
@@ -415,6 +419,11 @@ func Merge(run string, shards ...*ShardReport) *ShardReport {
 		}
 		r.Changes = append(r.Changes, s.Changes...)
 		r.LogFindings = append(r.LogFindings, s.LogFindings...)
+		for _, w := range s.Warnings {
+			if !slices.Contains(r.Warnings, w) {
+				r.Warnings = append(r.Warnings, w)
+			}
+		}
 		if r.Started.IsZero() || s.Started.Before(r.Started) {
 			r.Started = s.Started
 		}
@@ -446,6 +455,9 @@ func (r *ShardReport) Text() string {
 	}
 	for _, c := range r.Changes {
 		fmt.Fprintf(&b, "%s %s: %s\n", c.Outcome, c.Key(), c.Reason)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
 	}
 	if len(r.Skipped) > 0 {
 		var ks []string

@@ -230,11 +230,15 @@ func TestParseScope(t *testing.T) {
 
 func TestMerge(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
-	a := &ShardReport{Versions: 2, Counts: map[Outcome]int{Good: 2}, Bytes: 5, Started: t0, DurationMS: 1000}
+	a := &ShardReport{Versions: 2, Counts: map[Outcome]int{Good: 2}, Bytes: 5, Started: t0, DurationMS: 1000, Warnings: []string{"key k expires"}}
 	b := &ShardReport{Versions: 1, Counts: map[Outcome]int{Quarantined: 1}, Bytes: 7, Started: t0.Add(500 * time.Millisecond), DurationMS: 1500,
-		Changes: []Change{{Module: "m", Version: "v1.0.0", Outcome: Quarantined, Reason: "r"}}}
+		Changes: []Change{{Module: "m", Version: "v1.0.0", Outcome: Quarantined, Reason: "r"}}, Warnings: []string{"key k expires"}}
 	r := Merge("run", a, nil, b)
 	if r.Versions != 3 || r.Counts[Good] != 2 || r.Counts[Quarantined] != 1 || r.Bytes != 12 || len(r.Changes) != 1 || r.DurationMS != 2000 {
 		t.Errorf("Merge = %+v", r)
+	}
+	// Every shard of a run sees the same keys: each warning once.
+	if len(r.Warnings) != 1 || !strings.Contains(r.Text(), "\nwarning: key k expires\n") {
+		t.Errorf("warnings %q in\n%s", r.Warnings, r.Text())
 	}
 }

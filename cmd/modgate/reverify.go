@@ -135,7 +135,7 @@ func reverifyLocal(ctx context.Context, cfg *config.Config, scope reverify.Scope
 	if err != nil {
 		return nil, err
 	}
-	rep.LogFindings = logFindings(rv)
+	rep.LogFindings, rep.Warnings = logFindings(rv), rv.Warnings()
 	if err := saveHead(cfg.DataDir, rv); err != nil {
 		return nil, err
 	}
@@ -280,7 +280,12 @@ func reverifyHandler(cfg *config.Config, p *pipeline.Pipeline, st *store.Dir, db
 		if err != nil {
 			return queue.Result{}, err
 		}
-		rep.LogFindings = logFindings(rv)
+		rep.LogFindings, rep.Warnings = logFindings(rv), rv.Warnings()
+		if scope.Shard == 0 {
+			for _, w := range rep.Warnings {
+				log.Warn("re-verification: "+w, "event_id", r.EventID, "run", scope.Run)
+			}
+		}
 		for _, f := range rep.LogFindings {
 			if err := qc.Audit(ctx, queue.AuditRecord{Type: queue.AuditSecurity, EventID: r.EventID, Result: "checksum-log", Error: f}); err != nil {
 				log.Error("audit", "event_id", r.EventID, "err", err)

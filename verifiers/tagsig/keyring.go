@@ -2,9 +2,11 @@ package tagsig
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/modgate/modgate/internal/memo"
 )
 
@@ -118,4 +120,59 @@ func (e *Error) Unwrap() []error {
 
 func sigErr(kind, cause error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Cause: cause}
+}
+
+// An Expiry is an OpenPGP signing key of a keyring that expires.
+type Expiry struct {
+	// Fingerprint is the key's (a subkey's, when a subkey signs).
+	Fingerprint string
+	// Name is the key's primary identity, "Name <email>".
+	Name string
+	// Expires is when it expires: the earlier of its own expiry and, for
+	// a subkey, its primary key's.
+	Expires time.Time
+}
+
+// Expiring lists the OpenPGP keys of k that can sign, are not revoked at
+// now, and expire before deadline (those expired already included),
+// soonest first. Verify judges expiry at the time it is given, so tags
+// such a key signed stop verifying when it expires. SSH keys are not
+// listed: their validity is judged at the tag's time.
+func (k *Keyring) Expiring(now, deadline time.Time) []Expiry {
+	var out []Expiry
+	add := func(pk *packet.PublicKey, e *openpgp.Entity, at time.Time) {
+		if !at.IsZero() && at.Before(deadline) {
+			out = append(out, Expiry{Fingerprint: pgpFingerprint(pk), Name: primaryName(e), Expires: at.UTC()})
+		}
+	}
+	for _, e := range k.pgp {
+		if e.Revoked(now) {
+			continue
+		}
+		primarySig, _ := e.PrimarySelfSignature()
+		primary := keyExpiry(e.PrimaryKey, primarySig)
+		if primarySig != nil && (!primarySig.FlagsValid || primarySig.FlagSign) {
+			add(e.PrimaryKey, e, primary)
+		}
+		for _, sub := range e.Subkeys {
+			if sub.Sig == nil || !sub.Sig.FlagsValid || !sub.Sig.FlagSign || sub.Revoked(now) {
+				continue
+			}
+			at := keyExpiry(sub.PublicKey, sub.Sig)
+			if at.IsZero() || !primary.IsZero() && primary.Before(at) {
+				at = primary
+			}
+			add(sub.PublicKey, e, at)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Expires.Before(out[j].Expires) })
+	return out
+}
+
+// keyExpiry is when pk expires by its self-signature sig; zero for never.
+func keyExpiry(pk *packet.PublicKey, sig *packet.Signature) time.Time {
+	if sig == nil || sig.KeyLifetimeSecs == nil || *sig.KeyLifetimeSecs == 0 {
+		return time.Time{}
+	}
+	return pk.CreationTime.Add(time.Duration(*sig.KeyLifetimeSecs) * time.Second)
 }

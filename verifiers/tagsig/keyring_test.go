@@ -469,3 +469,35 @@ func TestAddOpenPGPFailureLeavesKeyring(t *testing.T) {
 		t.Fatalf("after the revocation: %v, want ErrKeyRevoked", err)
 	}
 }
+
+func TestExpiring(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	day := uint32(24 * 3600)
+	expired := newPGPEntity(t, "Expired", "expired@example.com", now.Add(-48*time.Hour), 3600)
+	soon := newPGPEntity(t, "Soon", "soon@example.com", now.Add(-time.Hour), 10*day)
+	later := newPGPEntity(t, "Later", "later@example.com", now.Add(-time.Hour), 60*day)
+	never := newPGPEntity(t, "Never", "never@example.com", now.Add(-time.Hour), 0)
+	revoked := newPGPEntity(t, "Revoked", "revoked@example.com", now.Add(-time.Hour), 10*day)
+	if err := revoked.RevokeKey(packet.KeySuperseded, "", pgpConfig(now.Add(-time.Minute), 0)); err != nil {
+		t.Fatal(err)
+	}
+	sub, _, _ := subkeyEntity(t, now.Add(-time.Hour), now)
+	ring := NewKeyring("release")
+	for _, e := range []*openpgp.Entity{soon, never, later, expired, revoked, sub} {
+		if err := ring.AddOpenPGP(armoredPublic(t, e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := ring.Expiring(now, now.Add(30*24*time.Hour))
+	var names []string
+	for _, x := range got {
+		names = append(names, x.Name)
+	}
+	if strings.Join(names, ",") != "Expired <expired@example.com>,Soon <soon@example.com>" {
+		t.Fatalf("Expiring = %+v", got)
+	}
+	if !got[0].Expires.Equal(now.Add(-47*time.Hour)) || !got[1].Expires.Equal(now.Add(-time.Hour).Add(10*24*time.Hour)) ||
+		got[1].Fingerprint != pgpFingerprint(soon.PrimaryKey) {
+		t.Errorf("Expiring = %+v", got)
+	}
+}
