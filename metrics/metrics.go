@@ -25,6 +25,8 @@ type Metrics struct {
 	security    *prometheus.CounterVec
 	redelivered prometheus.Counter
 	queueDepth  prometheus.GaugeFunc
+	reverified  *prometheus.CounterVec
+	lastRun     prometheus.Gauge
 }
 
 // New registers the collectors. depth reports the number of jobs waiting
@@ -52,7 +54,15 @@ func New(depth func(context.Context) (int, error)) *Metrics {
 		Name: "modgate_redeliveries_total",
 		Help: "Jobs delivered to a worker more than once (retries after transient failures or crashes).",
 	})
-	m.reg.MustRegister(m.webhooks, m.admissions, m.stages, m.security, m.redelivered,
+	m.reverified = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "modgate_reverify_versions_total",
+		Help: "Versions re-verified by this process, by outcome (good, quarantined, still-quarantined, restored, error).",
+	}, []string{"outcome"})
+	m.lastRun = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "modgate_reverify_last_run_completed_timestamp_seconds",
+		Help: "When the last scheduled re-verification run this process followed completed (0: none yet).",
+	})
+	m.reg.MustRegister(m.webhooks, m.admissions, m.stages, m.security, m.redelivered, m.reverified, m.lastRun,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil {
 		m.queueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -104,3 +114,35 @@ func (m *Metrics) SecurityEvent(check string) { m.security.WithLabelValues(check
 
 // Redelivered records a job seen again.
 func (m *Metrics) Redelivered() { m.redelivered.Inc() }
+
+// Reverified records the outcomes of a re-verification shard (counts by
+// outcome).
+func (m *Metrics) Reverified(counts map[string]int) {
+	for o, n := range counts {
+		m.reverified.WithLabelValues(o).Add(float64(n))
+	}
+}
+
+// RunCompleted records the end of a scheduled re-verification run.
+func (m *Metrics) RunCompleted(t time.Time) { m.lastRun.Set(float64(t.Unix())) }
+
+// WatchKeys exports, at each scrape, when each signing key keys lists
+// expires: modgate_signing_key_expiry_timestamp_seconds{group,fingerprint},
+// for alerts such as "expires within 30 days".
+func (m *Metrics) WatchKeys(keys func() []pipeline.KeyExpiry) {
+	m.reg.MustRegister(keyCollector{keys})
+}
+
+var keyExpiryDesc = prometheus.NewDesc("modgate_signing_key_expiry_timestamp_seconds",
+	"When each OpenPGP signing key of a signer group expires (keys that never expire are not listed); the versions it signed fail re-verification from then.",
+	[]string{"group", "fingerprint"}, nil)
+
+type keyCollector struct{ keys func() []pipeline.KeyExpiry }
+
+func (keyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- keyExpiryDesc }
+
+func (c keyCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, k := range c.keys() {
+		ch <- prometheus.MustNewConstMetric(keyExpiryDesc, prometheus.GaugeValue, float64(k.Expires.Unix()), k.Group, k.Fingerprint)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modgate/modgate/pipeline"
 )
@@ -18,6 +19,12 @@ func TestExposition(t *testing.T) {
 	m.Webhook("github", "refused")
 	m.SecurityEvent("webhook-signature")
 	m.Redelivered()
+	m.Reverified(map[string]int{"good": 3, "quarantined": 1})
+	m.Reverified(map[string]int{"good": 2})
+	m.RunCompleted(time.Unix(1700000000, 0))
+	m.WatchKeys(func() []pipeline.KeyExpiry {
+		return []pipeline.KeyExpiry{{Group: "release-team", Fingerprint: "ABCD", Expires: time.Unix(1800000000, 0)}}
+	})
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
@@ -29,6 +36,10 @@ func TestExposition(t *testing.T) {
 		`modgate_webhook_deliveries_total{provider="github",result="refused"} 1`,
 		`modgate_redeliveries_total 1`,
 		`modgate_queue_depth 7`,
+		`modgate_reverify_versions_total{outcome="good"} 5`,
+		`modgate_reverify_versions_total{outcome="quarantined"} 1`,
+		`modgate_reverify_last_run_completed_timestamp_seconds 1.7e+09`,
+		`modgate_signing_key_expiry_timestamp_seconds{fingerprint="ABCD",group="release-team"} 1.8e+09`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("missing %s", want)

@@ -156,16 +156,14 @@ const ExpiryWarning = 30 * 24 * time.Hour
 // from the moment it expires, unless it is extended.
 func (rv *Reverifier) Warnings() []string {
 	var out []string
-	for _, g := range rv.signers.groups {
-		for _, x := range g.ring.Expiring(rv.now, rv.now.Add(ExpiryWarning)) {
-			when := x.Expires.Format(time.RFC3339)
-			if x.Expires.After(rv.now) {
-				out = append(out, fmt.Sprintf("signer group %q: openpgp key %s (%s) expires %s, in %.0f days: the versions it signed fail re-verification from then unless it is extended",
-					g.name, x.Fingerprint, x.Name, when, x.Expires.Sub(rv.now).Hours()/24))
-			} else {
-				out = append(out, fmt.Sprintf("signer group %q: openpgp key %s (%s) expired %s: the versions it signed fail re-verification until it is extended",
-					g.name, x.Fingerprint, x.Name, when))
-			}
+	for _, x := range rv.signers.expiring(rv.now, rv.now.Add(ExpiryWarning)) {
+		when := x.Expires.Format(time.RFC3339)
+		if x.Expires.After(rv.now) {
+			out = append(out, fmt.Sprintf("signer group %q: openpgp key %s (%s) expires %s, in %.0f days: the versions it signed fail re-verification from then unless it is extended",
+				x.Group, x.Fingerprint, x.Name, when, x.Expires.Sub(rv.now).Hours()/24))
+		} else {
+			out = append(out, fmt.Sprintf("signer group %q: openpgp key %s (%s) expired %s: the versions it signed fail re-verification until it is extended",
+				x.Group, x.Fingerprint, x.Name, when))
 		}
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/verifiers/tagsig"
@@ -117,4 +118,33 @@ func (p *Pipeline) ReloadSigners() (bool, error) {
 	p.signersErr, p.signersErrDigest = nil, ""
 	p.signers.Store(s)
 	return true, nil
+}
+
+// A KeyExpiry is an OpenPGP signing key of a signer group that expires.
+type KeyExpiry struct {
+	Group       string
+	Fingerprint string
+	Name        string // the key's primary identity
+	Expires     time.Time
+}
+
+// expiring lists the keys of every group that expire before deadline
+// (tagsig.Keyring.Expiring), soonest first within a group.
+func (ss *signers) expiring(now, deadline time.Time) []KeyExpiry {
+	var out []KeyExpiry
+	for _, g := range ss.groups {
+		for _, x := range g.ring.Expiring(now, deadline) {
+			out = append(out, KeyExpiry{Group: g.name, Fingerprint: x.Fingerprint, Name: x.Name, Expires: x.Expires})
+		}
+	}
+	return out
+}
+
+// KeyExpiries lists every OpenPGP signing key of the signer groups, as
+// their files say now, that is not revoked and has an expiry: what an
+// operator alerts on before the versions a key signed start failing.
+func (p *Pipeline) KeyExpiries() []KeyExpiry {
+	p.ReloadSigners() // on an error, the groups in use
+	now := p.Now()
+	return p.signers.Load().expiring(now, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
 }

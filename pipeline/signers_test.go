@@ -130,4 +130,10 @@ func TestReverifyWarnsOfExpiry(t *testing.T) {
 		!strings.Contains(ws[0], "(Soon <soon@example.com>) expires ") || !strings.Contains(ws[0], "in 10 days") {
 		t.Errorf("warnings %q", ws)
 	}
+	// What /metrics exports: every key with an expiry, not only the soon ones.
+	ks := p.KeyExpiries()
+	if len(ks) != 1 || ks[0].Group != "release-team" || ks[0].Name != "Soon <soon@example.com>" ||
+		!ks[0].Expires.Equal(now.Add(-time.Hour).Truncate(time.Second).Add(10*24*time.Hour)) {
+		t.Errorf("KeyExpiries = %+v", ks)
+	}
 }

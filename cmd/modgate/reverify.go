@@ -19,6 +19,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/modgate/modgate/config"
+	"github.com/modgate/modgate/metrics"
 	"github.com/modgate/modgate/pipeline"
 	"github.com/modgate/modgate/queue"
 	"github.com/modgate/modgate/reverify"
@@ -245,7 +246,7 @@ func errSuffix(rec queue.Record) string {
 
 // reverifyHandler runs re-verification jobs: a plan lists the versions in
 // scope and enqueues them as shards; a shard re-verifies its versions.
-func reverifyHandler(cfg *config.Config, p *pipeline.Pipeline, st *store.Dir, db *checksumDB, qc *queue.Conn, log *slog.Logger) func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
+func reverifyHandler(cfg *config.Config, p *pipeline.Pipeline, st *store.Dir, db *checksumDB, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
 	return func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
 		scope := r.Reverify
 		if scope == nil { // one version, from an older client or another tool
@@ -298,6 +299,11 @@ func reverifyHandler(cfg *config.Config, p *pipeline.Pipeline, st *store.Dir, db
 		if err != nil {
 			return queue.Result{}, err
 		}
+		counts := make(map[string]int, len(rep.Counts))
+		for o, n := range rep.Counts {
+			counts[string(o)] = n
+		}
+		m.Reverified(counts)
 		log.Info("re-verification shard done", "event_id", r.EventID, "run", scope.Run, "versions", rep.Versions,
 			"quarantined", rep.Counts[reverify.Quarantined], "restored", rep.Counts[reverify.Restored], "ms", rep.DurationMS)
 		return queue.Result{Outcome: queue.Done, Name: "reverified", Verdict: data}, nil
@@ -405,7 +411,7 @@ func newRunID(prefix string) string {
 // scheduleReverify enqueues a run of every version at each time of the
 // schedule, and logs its report when it ends. Several serving processes
 // enqueue the same run id for the same time, which the stream takes once.
-func scheduleReverify(ctx context.Context, cfg *config.Config, qc *queue.Conn, log *slog.Logger) {
+func scheduleReverify(ctx context.Context, cfg *config.Config, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) {
 	if cfg.Reverify.Schedule == "off" {
 		return
 	}
@@ -439,6 +445,7 @@ func scheduleReverify(ctx context.Context, cfg *config.Config, qc *queue.Conn, l
 				log.Error("scheduled re-verification", "run", run, "err", err)
 				return
 			}
+			m.RunCompleted(time.Now())
 			writeRunReport(cfg.DataDir, rep, log)
 		}()
 	}

@@ -127,7 +127,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// Workers run until ctx ends; they then stop taking jobs and finish or
 	// hand back what they hold.
-	reverifyJobs := reverifyHandler(cfg, p, st, db, qc, log)
+	m.WatchKeys(p.KeyExpiries)
+	reverifyJobs := reverifyHandler(cfg, p, st, db, qc, m, log)
 	admitJobs := admitHandler(cfg, p, qc, m, log)
 	g.Go(func() error {
 		return qc.RunWorkers(ctx, func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
@@ -138,7 +139,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 	})
 	if !*workersOnly {
-		g.Go(func() error { scheduleReverify(gctx, cfg, qc, log); return nil })
+		g.Go(func() error { scheduleReverify(gctx, cfg, qc, m, log); return nil })
 	}
 
 	if *workersOnly {
