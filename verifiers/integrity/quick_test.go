@@ -88,6 +88,23 @@ func (w *signedWorld) publish(t testing.TB, m module.Version, content string) {
 	}
 }
 
+// check proves m against the log's current head with opts, through a
+// countingStore, which it returns.
+func (w *signedWorld) check(t *testing.T, opts Options, m module.Version) (*Version, *countingStore) {
+	t.Helper()
+	ctx := context.Background()
+	cs := &countingStore{Store: w.store, opened: map[string]int{}}
+	head, err := VerifiedHead(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := CheckVersion(ctx, cs, opts, head, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, cs
+}
+
 // countingStore counts the files opened or read, by suffix.
 type countingStore struct {
 	Store
@@ -155,20 +172,7 @@ func TestQuick(t *testing.T) {
 	w.publish(t, good, "good")
 	w.publish(t, other, "other")
 
-	check := func(opts Options, m module.Version) (*Version, *countingStore) {
-		t.Helper()
-		cs := &countingStore{Store: w.store, opened: map[string]int{}}
-		head, err := VerifiedHead(ctx, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := CheckVersion(ctx, cs, opts, head, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v, cs
-	}
-	quick, cs := check(w.opts, good)
+	quick, cs := w.check(t, w.opts, good)
 	if len(quick.Findings) != 0 || quick.Unsigned || !quick.RecordBound || len(quick.Record) == 0 {
 		t.Fatalf("good version: %+v", quick)
 	}
@@ -186,7 +190,7 @@ func TestQuick(t *testing.T) {
 	}
 	deepOpts := w.opts
 	deepOpts.ZipBytes = true
-	deep, _ := check(deepOpts, good)
+	deep, _ := w.check(t, deepOpts, good)
 	if len(deep.Findings) != 0 {
 		t.Fatalf("good version, deep: %v", deep.Findings)
 	}
@@ -228,7 +232,7 @@ func TestQuick(t *testing.T) {
 			replaceFile(t, w.store, good, tc.suffix, tc.data())
 			defer replaceFile(t, w.store, good, tc.suffix, saved)
 			for _, opts := range []Options{w.opts, deepOpts} {
-				v, _ := check(opts, good)
+				v, _ := w.check(t, opts, good)
 				var got []string
 				for _, f := range v.Findings {
 					got = append(got, f.Check)
@@ -244,7 +248,7 @@ func TestQuick(t *testing.T) {
 			}
 		})
 	}
-	if v, _ := check(w.opts, good); len(v.Findings) != 0 || len(v.Bound) != len(boundFiles) {
+	if v, _ := w.check(t, w.opts, good); len(v.Findings) != 0 || len(v.Bound) != len(boundFiles) {
 		t.Errorf("restored: %v, bound %v", v.Findings, v.Bound)
 	}
 
@@ -262,7 +266,7 @@ func TestQuick(t *testing.T) {
 		replaceFile(t, w.store, good, store.DocInToto, batch)
 		defer replaceFile(t, w.store, good, store.DocInToto, saved)
 		for _, opts := range []Options{w.opts, deepOpts} {
-			v, _ := check(opts, good)
+			v, _ := w.check(t, opts, good)
 			if len(v.Findings) != 1 || v.Findings[0].Check != "summary" || !strings.Contains(v.Findings[0].Reason, "not the admission summary") {
 				t.Errorf("ZipBytes=%v: findings %v, want the summary refused", opts.ZipBytes, v.Findings)
 			}
@@ -282,7 +286,7 @@ func TestQuick(t *testing.T) {
 		}
 		defer os.WriteFile(f.Name(), saved, 0o444)
 		for _, opts := range []Options{w.opts, deepOpts} {
-			v, _ := check(opts, good)
+			v, _ := w.check(t, opts, good)
 			if len(v.Findings) != 1 || v.Findings[0].Check != "sbom-signature" || !strings.Contains(v.Findings[0].Reason, "missing") {
 				t.Errorf("ZipBytes=%v: findings %v, want the bundle missing", opts.ZipBytes, v.Findings)
 			}
@@ -295,7 +299,7 @@ func TestQuick(t *testing.T) {
 	old := module.Version{Path: "corp.example/m", Version: "v0.9.0"}
 	w.publish(t, old, "old")
 	for _, opts := range []Options{w.opts, deepOpts} {
-		v, _ := check(opts, old)
+		v, _ := w.check(t, opts, old)
 		if len(v.Findings) != 0 || v.RecordBound || len(v.Record) == 0 || len(v.Bound) != 0 {
 			t.Errorf("legacy summary, ZipBytes=%v: findings %v, record bound %v, record %q", opts.ZipBytes, v.Findings, v.RecordBound, v.Record)
 		}
@@ -374,7 +378,6 @@ func TestMemoEntries(t *testing.T) {
 // public key is among PreviousKeys; then they pass the short way, run
 // after run, with the versions signed by the new key.
 func TestRotatedKey(t *testing.T) {
-	ctx := context.Background()
 	w := newSignedWorld(t)
 	oldKey := w.signer.PublicKeyPEM()
 	before := module.Version{Path: "corp.example/m", Version: "v1.0.0"}
@@ -390,20 +393,7 @@ func TestRotatedKey(t *testing.T) {
 	w.publish(t, after, "after")
 	w.opts.PublicKey = w.signer.PublicKeyPEM()
 
-	check := func(opts Options, m module.Version) (*Version, *countingStore) {
-		t.Helper()
-		cs := &countingStore{Store: w.store, opened: map[string]int{}}
-		head, err := VerifiedHead(ctx, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := CheckVersion(ctx, cs, opts, head, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v, cs
-	}
-	v, _ := check(w.opts, before)
+	v, _ := w.check(t, w.opts, before)
 	var checks []string
 	for _, f := range v.Findings {
 		checks = append(checks, f.Check)
@@ -421,7 +411,7 @@ func TestRotatedKey(t *testing.T) {
 	w.opts.PreviousKeys = w.signer.PreviousKeys()
 	for run := 1; run <= 2; run++ {
 		for _, m := range []module.Version{before, after} {
-			v, cs := check(w.opts, m)
+			v, cs := w.check(t, w.opts, m)
 			if len(v.Findings) != 0 || cs.opened[".zip"] != 1 {
 				t.Errorf("run %d, %s: findings %v, zip opened %d times (want the short way, once)", run, m, v.Findings, cs.opened[".zip"])
 			}

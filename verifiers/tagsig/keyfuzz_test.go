@@ -2,8 +2,6 @@ package tagsig
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -16,17 +14,8 @@ import (
 // contract on any input: no panic, an error leaves the keyring as it was,
 // and what is accepted is well-formed.
 
-func readTestdata(tb testing.TB, name string) []byte {
-	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "tags", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
 func FuzzAddAllowedSigners(f *testing.F) {
-	line := strings.TrimSpace(string(readTestdata(f, "allowed_signers")))
+	line := strings.TrimSpace(string(readTag(f, "allowed_signers")))
 	principal, key, _ := strings.Cut(line, " ")
 	for _, s := range []string{
 		line,
@@ -74,7 +63,7 @@ func FuzzAddAllowedSigners(f *testing.F) {
 }
 
 func FuzzAddSSHRevoked(f *testing.F) {
-	_, key, _ := strings.Cut(strings.TrimSpace(string(readTestdata(f, "allowed_signers"))), " ")
+	_, key, _ := strings.Cut(strings.TrimSpace(string(readTag(f, "allowed_signers"))), " ")
 	for _, s := range []string{key, "# c\n" + key + " comment\r\n\n", `restrict ` + key, krlMagic + "\x00\x01", "not a key"} {
 		f.Add([]byte(s))
 	}
@@ -92,7 +81,7 @@ func FuzzAddSSHRevoked(f *testing.F) {
 // checksum. The keyring already holds the testdata key, so a failure must
 // leave it, and its revocations, untouched.
 func FuzzAddOpenPGP(f *testing.F) {
-	pub := readTestdata(f, "openpgp-pub.asc")
+	pub := readTag(f, "openpgp-pub.asc")
 	f.Add(pub, false)
 	f.Add(append(append([]byte(nil), pub...), pub...), false)
 	f.Add([]byte(pgpPrivateKeyBegin+"\n"), false)
