@@ -17,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -347,13 +348,68 @@ type GitConfig struct {
 // Repository is one allowed source repository.
 type Repository struct {
 	// URL is the repository's URL (https://, ssh://, user@host:path) or an
-	// absolute local path. It may contain path.Match wildcards ("*" matches
-	// within one path element), e.g. "https://git.corp.example/platform/*".
+	// absolute local path. It may have whole path elements "*", each
+	// matching one path element, e.g. "https://git.corp.example/platform/*".
 	URL string `yaml:"url"`
 	// Modules are the module path patterns (GOPRIVATE syntax, matched with
 	// golang.org/x/mod/module.MatchPrefixPatterns) this repository may
-	// publish. Required: a repository may publish nothing by default.
+	// publish. Required: a repository may publish nothing by default. When
+	// URL has "*" elements, each pattern has as many, and they are bound in
+	// order to what the URL's matched (ModulesFor): every repository the
+	// entry covers publishes only its own modules.
 	Modules []string `yaml:"modules"`
+}
+
+// ModulesFor returns the module path patterns the repository repo (a
+// normalized URL that r covers: RepositoryFor) may publish: r.Modules,
+// with each "*" element replaced, in order, by the element of repo that
+// the URL's "*" matched, less a final ".git". So the entry
+// "https://git.corp.example/platform/*" with "corp.example/platform/*"
+// lets .../platform/api.git publish corp.example/platform/api (and the
+// modules below it), not corp.example/platform/web. An element that could
+// not be part of a module path is an error: it could widen the pattern.
+func (r *Repository) ModulesFor(repo string) ([]string, error) {
+	urlElems := strings.Split(r.URL, "/")
+	if !slices.Contains(urlElems, "*") {
+		return r.Modules, nil
+	}
+	repoElems := strings.Split(repo, "/")
+	if len(repoElems) != len(urlElems) {
+		return nil, fmt.Errorf("repository %s is not covered by %s", repo, r.URL)
+	}
+	var bound []string
+	for i, e := range urlElems {
+		if e != "*" {
+			continue
+		}
+		c := repoElems[i]
+		if i == len(urlElems)-1 {
+			c = strings.TrimSuffix(c, ".git")
+		}
+		if c == "" || strings.Trim(c, ".") == "" || strings.IndexFunc(c, func(r rune) bool { return !isModuleElemChar(r) }) >= 0 {
+			return nil, fmt.Errorf("repository %s: path element %q cannot name a module path element", repo, repoElems[i])
+		}
+		bound = append(bound, c)
+	}
+	out := make([]string, len(r.Modules))
+	for i, m := range r.Modules {
+		elems := strings.Split(m, "/")
+		k := 0
+		for j, e := range elems {
+			if e == "*" && k < len(bound) {
+				elems[j] = bound[k]
+				k++
+			}
+		}
+		out[i] = strings.Join(elems, "/")
+	}
+	return out, nil
+}
+
+// isModuleElemChar reports whether r may appear in a module path element
+// (module.CheckPath: ASCII letters, digits, '-', '.', '_', '~').
+func isModuleElemChar(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~'
 }
 
 // Signer is one group of trusted signing keys.
@@ -672,6 +728,9 @@ func (c *Config) Validate() error {
 		if err := checkPatterns(r.Modules); err != nil {
 			return fmt.Errorf("%s.modules: %w", field, err)
 		}
+		if err := checkBinding(r); err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
 	}
 	names := map[string]bool{}
 	for i, s := range c.Signers {
@@ -743,6 +802,40 @@ func (c *Config) PrivatePatterns() []string {
 		ps = append(ps, r.Modules...)
 	}
 	return ps
+}
+
+// checkBinding requires a repository entry's wildcards to be whole "*"
+// URL elements, bound one to one by "*" elements of every module pattern
+// (ModulesFor). Without that, every repository the URL covers could
+// publish the modules of every other.
+func checkBinding(r Repository) error {
+	n := 0
+	for _, e := range strings.Split(r.URL, "/") {
+		switch {
+		case e == "*":
+			n++
+		case strings.ContainsAny(e, `*?[\`):
+			return fmt.Errorf("url: %q: a wildcard must be a whole path element \"*\"", r.URL)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	for _, m := range r.Modules {
+		k := 0
+		for _, e := range strings.Split(m, "/") {
+			switch {
+			case e == "*":
+				k++
+			case strings.ContainsAny(e, `*?[\`):
+				return fmt.Errorf("modules: %q: with a wildcard url, a wildcard must be a whole path element \"*\"", m)
+			}
+		}
+		if k != n {
+			return fmt.Errorf("modules: %q has %d \"*\" elements, url %q has %d: each \"*\" of the url binds one of every module pattern, so that each repository publishes only its own modules", m, k, r.URL, n)
+		}
+	}
+	return nil
 }
 
 // checkPatterns requires at least one pattern, each a valid path.Match

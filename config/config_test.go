@@ -173,3 +173,57 @@ func FuzzNormalizeRepo(f *testing.F) {
 		}
 	})
 }
+
+// TestModulesFor: the "*" elements of a wildcard repository entry bind its
+// module patterns, so each repository it covers publishes only its own
+// modules.
+func TestModulesFor(t *testing.T) {
+	r := &Repository{URL: "https://git.corp.example/*/*", Modules: []string{"corp.example/*/*", "corp.example/*/*/v2"}}
+	for repo, want := range map[string]string{
+		"https://git.corp.example/platform/api":     "corp.example/platform/api,corp.example/platform/api/v2",
+		"https://git.corp.example/platform/api.git": "corp.example/platform/api,corp.example/platform/api/v2",
+		"https://git.corp.example/a.b/c~d_e-f":      "corp.example/a.b/c~d_e-f,corp.example/a.b/c~d_e-f/v2",
+	} {
+		got, err := r.ModulesFor(repo)
+		if err != nil || strings.Join(got, ",") != want {
+			t.Errorf("ModulesFor(%s) = %q, %v, want %s", repo, got, err, want)
+		}
+		if !MatchModule(got, "corp.example/platform/api/sub") && strings.Contains(repo, "platform/api") {
+			t.Errorf("%s may not publish a module below its own", repo)
+		}
+		if MatchModule(got, "corp.example/platform/web") {
+			t.Errorf("%s may publish another repository's module", repo)
+		}
+	}
+	for _, repo := range []string{
+		"https://git.corp.example/platform/x*",   // would widen the pattern
+		"https://git.corp.example/platform/x[a]", // so would a class
+		"https://git.corp.example/platform/.git",
+		"https://git.corp.example/platform",
+	} {
+		if got, err := r.ModulesFor(repo); err == nil {
+			t.Errorf("ModulesFor(%s) = %q, want an error", repo, got)
+		}
+	}
+	literal := &Repository{URL: "/srv/git/hello", Modules: []string{"corp.example/hello", "corp.example/x/*"}}
+	if got, err := literal.ModulesFor("/srv/git/hello"); err != nil || strings.Join(got, ",") != "corp.example/hello,corp.example/x/*" {
+		t.Errorf("literal entry: %q, %v", got, err)
+	}
+
+	for _, tc := range []struct {
+		url     string
+		modules []string
+		want    string
+	}{
+		{"https://git.corp.example/platform/*", []string{"corp.example/platform"}, `has 0 "*" elements, url`},
+		{"https://git.corp.example/platform/*", []string{"corp.example/*/*"}, `has 2 "*" elements`},
+		{"https://git.corp.example/platform/api-*", []string{"corp.example/*"}, "a wildcard must be a whole path element"},
+		{"https://git.corp.example/platform/?", []string{"corp.example/*"}, "a wildcard must be a whole path element"},
+		{"https://git.corp.example/platform/*", []string{"corp.example/api-*"}, "with a wildcard url"},
+	} {
+		err := checkBinding(Repository{URL: tc.url, Modules: tc.modules})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("checkBinding(%s, %q) = %v, want %q", tc.url, tc.modules, err, tc.want)
+		}
+	}
+}

@@ -309,3 +309,47 @@ func TestRedeliveredJobReportsItsAdmission(t *testing.T) {
 		t.Fatalf("first %s, redelivered %s, other event %s", first.Result, again.Result, other.Result)
 	}
 }
+
+// TestWildcardRepositoryBinding: an entry covering every repository under
+// a directory lets each publish only the modules its own name binds: a
+// tag in one repository that claims another repository's module path is
+// refused, even signed by a trusted key.
+func TestWildcardRepositoryBinding(t *testing.T) {
+	testrepo.Require(t)
+	k := keys(t)
+	dir := t.TempDir()
+	repos := map[string]*testrepo.Repo{}
+	for name, mod := range map[string]string{"alpha": "corp.example/beta", "beta": "corp.example/beta/sub"} {
+		r := testrepo.NewRepo(t, k, filepath.Join(dir, "git", name))
+		r.Module("", mod)
+		r.Commit("v1")
+		r.TagGPG("v1.0.0")
+		repos[name] = r
+	}
+	cfg := &config.Config{
+		DataDir:      filepath.Join(dir, "data"),
+		Repositories: []config.Repository{{URL: filepath.Join(dir, "git", "*"), Modules: []string{"corp.example/*"}}},
+		Signers:      []config.Signer{{Name: "release-team", Modules: []string{"corp.example"}, OpenPGPKeys: []string{k.GPGPublic}}},
+	}
+	cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(cfg.Store.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg, Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	v := p.Admit(ctx, Request{Repo: repos["alpha"].Dir, Tag: "v1.0.0"})
+	if v.Result != Rejected || !strings.Contains(strings.Join(v.Lines(), "\n"), "may publish only corp.example/alpha, not corp.example/beta") {
+		t.Errorf("alpha claiming corp.example/beta: %s %v", v.Result, v.Lines())
+	}
+	// Its own modules, nested ones included, it may publish.
+	if v := p.Admit(ctx, Request{Repo: repos["beta"].Dir, Tag: "v1.0.0"}); v.Result != Admitted {
+		t.Errorf("beta publishing corp.example/beta/sub: %s %v", v.Result, v.Lines())
+	}
+}

@@ -39,7 +39,11 @@ func (p *Pipeline) fetch(ctx context.Context, j *Job) error {
 	if entry == nil {
 		return reject(fmt.Errorf("%w: %s", ErrRepoNotAllowed, repo))
 	}
-	j.Repo, j.Patterns = repo, entry.Modules
+	patterns, err := entry.ModulesFor(repo)
+	if err != nil {
+		return reject(fmt.Errorf("%w: %v", ErrRepoNotAllowed, err))
+	}
+	j.Repo, j.Patterns = repo, patterns
 	if err := mirror.CheckTagName(j.Request.Tag); err != nil {
 		return reject(fmt.Errorf("%w: %v", ErrBadTag, err))
 	}
