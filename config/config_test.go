@@ -227,3 +227,26 @@ func TestModulesFor(t *testing.T) {
 		}
 	}
 }
+
+// FuzzModulesFor: whatever a repository's name, what it binds is a literal
+// module path element: the bound pattern covers that path and what is
+// below it, nothing beside it.
+func FuzzModulesFor(f *testing.F) {
+	for _, s := range []string{"api", "api.git", "x*", "a.b", "..", "", "a[b]", "v2"} {
+		f.Add(s)
+	}
+	r := &Repository{URL: "https://git.corp.example/platform/*", Modules: []string{"corp.example/platform/*"}}
+	f.Fuzz(func(t *testing.T, name string) {
+		got, err := r.ModulesFor("https://git.corp.example/platform/" + name)
+		if err != nil {
+			return
+		}
+		elem := strings.TrimPrefix(got[0], "corp.example/platform/")
+		if len(got) != 1 || elem == got[0] || strings.ContainsAny(elem, "*?[\\/,") || elem != strings.TrimSuffix(name, ".git") {
+			t.Fatalf("%q bound %q", name, got)
+		}
+		if MatchModule(got, "corp.example/platform/"+elem+"x") || !MatchModule(got, "corp.example/platform/"+elem+"/sub") {
+			t.Fatalf("%q: pattern %q covers the wrong paths", name, got)
+		}
+	})
+}
