@@ -353,3 +353,26 @@ func TestWildcardRepositoryBinding(t *testing.T) {
 		t.Errorf("beta publishing corp.example/beta/sub: %s %v", v.Result, v.Lines())
 	}
 }
+
+// TestTagDirectoryMatchesModulePath: a tag <dir>/vX.Y.Z publishes the
+// module in <dir> only if its path ends in /<dir> (before a /vN), as the
+// go command maps module paths to tags; otherwise the same module version
+// could be published from two directories.
+func TestTagDirectoryMatchesModulePath(t *testing.T) {
+	f := newFixture(t, "corp.example/nest")
+	f.repo.Module("other", "corp.example/nest/sub")
+	f.repo.Module("sub", "corp.example/nest/sub")
+	f.repo.Module("tools/v2", "corp.example/nest/tools/v2")
+	f.repo.Commit("nested modules")
+	for tag, want := range map[string]string{
+		"other/v1.0.0": "tag other/v1.0.0 is for directory other, but the go.mod there declares module corp.example/nest/sub, whose path does not end in /other",
+		"sub/v1.0.0":   "",
+		"tools/v2.0.0": "",
+	} {
+		f.repo.TagGPG(tag)
+		v := f.admit(tag)
+		if want == "" && v.Result != Admitted || want != "" && (v.Result != Rejected || !strings.Contains(strings.Join(v.Lines(), "\n"), want)) {
+			t.Errorf("%s: %s %v", tag, v.Result, v.Lines())
+		}
+	}
+}

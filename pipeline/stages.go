@@ -120,6 +120,14 @@ func (p *Pipeline) identify(ctx context.Context, j *Job) error {
 		}
 		return reject(fmt.Errorf("%w: %s", ErrBadVersion, msg))
 	}
+	// The go command finds module <root>/<dir>[/vN] at tags <dir>/vX.Y.Z
+	// with its go.mod in <dir> (or <dir>/vN): a tag for one directory
+	// whose go.mod claims another's path would publish, under that path,
+	// what the origin never serves for it.
+	if pathPrefix, _, _ := module.SplitPathVersion(mpath); prefix != "" && !strings.HasSuffix(pathPrefix, "/"+prefix) {
+		return reject(fmt.Errorf("%w: tag %s is for directory %s, but the go.mod there declares module %s, whose path does not end in /%s: the go command would never take this tag for it",
+			ErrBadGoMod, j.Request.Tag, prefix, mpath, prefix))
+	}
 	if !config.MatchModule(j.Patterns, mpath) {
 		return reject(fmt.Errorf("%w: %s may publish only %s, not %s",
 			ErrModuleNotAllowed, j.Repo, strings.Join(j.Patterns, ","), mpath))
