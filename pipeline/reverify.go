@@ -129,7 +129,7 @@ func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Re
 	// for days. Files that do not load stop the run rather than let it
 	// trust what they no longer say.
 	if _, err := p.ReloadSigners(); err != nil {
-		return nil, fmt.Errorf("re-verification needs the signers' keys: %w", err)
+		return nil, err
 	}
 	signers := p.signers.Load()
 	if n := min(opts.Versions, maxExpected); n > 0 {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -90,6 +91,10 @@ func loadKeyring(s config.Signer, files map[string][]byte) (*tagsig.Keyring, err
 	return ring, nil
 }
 
+// ErrSignerKeys is the error of signer key files that cannot be read or do
+// not load (ReloadSigners): a configuration error, not a verdict.
+var ErrSignerKeys = errors.New("the signers' key files do not load")
+
 // ReloadSigners reads the signer groups' key files again and, if their
 // content changed since the groups were built, builds them again: a key
 // revoked, removed or added takes effect without a restart, for each
@@ -104,7 +109,7 @@ func (p *Pipeline) ReloadSigners() (bool, error) {
 	files, digest, err := signerFiles(p.cfg)
 	switch {
 	case err != nil:
-		return false, err
+		return false, fmt.Errorf("%w: %w", ErrSignerKeys, err)
 	case digest == p.signers.Load().digest:
 		return false, nil
 	case digest == p.signersErrDigest:
@@ -112,6 +117,7 @@ func (p *Pipeline) ReloadSigners() (bool, error) {
 	}
 	s, err := loadSigners(p.cfg, files, digest)
 	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrSignerKeys, err)
 		p.signersErr, p.signersErrDigest = err, digest
 		return false, err
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,11 +78,11 @@ func TestReloadSigners(t *testing.T) {
 
 	// The allowed signers file is broken: no run, no verdict.
 	write(allowed, []byte("releng@example.com not-a-key\n"))
-	if _, err := reverify(); err == nil || !strings.Contains(err.Error(), allowed) || !strings.Contains(err.Error(), "line 1") {
+	if _, err := reverify(); !errors.Is(err, ErrSignerKeys) || !strings.Contains(err.Error(), allowed) || !strings.Contains(err.Error(), "line 1") {
 		t.Fatalf("re-verification with a broken file: %v", err)
 	}
 	v := admit("v1.2.0")
-	if v.Result != Errored || !v.Problems[0].Transient || !strings.Contains(v.Problems[0].Reason, "signers' keys do not load") {
+	if v.Result != Errored || !v.Problems[0].Transient || !strings.Contains(v.Problems[0].Reason, "the signers' key files do not load: signers[0] (release-team): "+allowed) {
 		t.Fatalf("admission with a broken file: %s %v", v.Result, v.Lines())
 	}
 

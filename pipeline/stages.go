@@ -196,7 +196,7 @@ func (p *Pipeline) verifySignature(ctx context.Context, j *Job) error {
 		return reject(fmt.Errorf("%w: tag %s", tagsig.ErrUnsigned, j.Request.Tag))
 	}
 	if _, err := p.ReloadSigners(); err != nil {
-		return fmt.Errorf("the signers' keys do not load: %w", err)
+		return err
 	}
 	s, err := p.signers.Load().trusted(j.Module.Path, j.Tag, p.Now())
 	if err != nil {

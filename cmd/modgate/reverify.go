@@ -180,7 +180,7 @@ func awaitRun(ctx context.Context, qc *queue.Conn, run, planEvent string, prog *
 		return nil, &exitError{code: 2, err: fmt.Errorf("waiting for the plan of run %s: %w", run, err)}
 	}
 	if rec.Outcome != queue.Done {
-		return nil, &exitError{code: 2, err: fmt.Errorf("run %s could not be planned: %s%s", run, rec.Result, errSuffix(rec))}
+		return nil, &exitError{code: 2, err: fmt.Errorf("run %s could not be planned: %s", run, rejectReason(rec))}
 	}
 	var pl plan
 	if err := json.Unmarshal(rec.Verdict, &pl); err != nil {
@@ -231,7 +231,7 @@ func shardReport(rec queue.Record) (*reverify.ShardReport, error) {
 	for _, s := range vs {
 		path, version, _ := strings.Cut(s, "@")
 		rep.Changes = append(rep.Changes, reverify.Change{Module: path, Version: version, Outcome: reverify.Errored,
-			Reason: "shard " + rec.EventID + ": " + rec.Result + errSuffix(rec)})
+			Reason: "shard " + rec.EventID + ": " + rejectReason(rec)})
 	}
 	rep.Versions, rep.Counts[reverify.Errored] = len(vs), len(vs)
 	return rep, nil
@@ -257,11 +257,17 @@ func reverifyHandler(cfg *config.Config, p *pipeline.Pipeline, st *store.Dir, db
 		}
 		vs, err := reverify.ParseVersions(scope.Versions)
 		if err != nil {
-			return queue.Result{Outcome: queue.Reject, Name: "rejected"}, nil
+			return rejectRun(scope.Run, err), nil
 		}
 		// The run's size, from this shard's: the others are as large but
 		// for the last.
 		rv, err := newReverifier(ctx, p, db, cfg.DataDir, scope.Deep, len(vs)*max(1, scope.Shards))
+		if errors.Is(err, pipeline.ErrSignerKeys) {
+			// A configuration error: retrying would only delay the report
+			// that says so. The versions keep their state.
+			log.Error("re-verification shard not run", "event_id", r.EventID, "run", scope.Run, "err", err)
+			return rejectRun(scope.Run, err), nil
+		}
 		if err != nil {
 			return queue.Result{}, err
 		}
@@ -317,8 +323,7 @@ func planRun(ctx context.Context, cfg *config.Config, st *store.Dir, qc *queue.C
 	s := reverify.Scope{All: scope.All, Module: r.Module, Version: r.Version, Since: scope.Since}
 	vs, err := reverify.Plan(ctx, st, s)
 	if err != nil {
-		data, _ := json.Marshal(map[string]string{"run": scope.Run, "error": err.Error()})
-		return queue.Result{Outcome: queue.Reject, Name: "rejected", Verdict: data}, nil
+		return rejectRun(scope.Run, err), nil
 	}
 	shards := reverify.Split(vs, cfg.Reverify.ShardSize)
 	pl := plan{Run: scope.Run, Versions: len(vs)}
@@ -337,6 +342,25 @@ func planRun(ctx context.Context, cfg *config.Config, st *store.Dir, qc *queue.C
 		return queue.Result{}, err
 	}
 	return queue.Result{Outcome: queue.Done, Name: "planned", Verdict: data}, nil
+}
+
+// rejectRun is the result of a plan or shard that cannot run: its verdict
+// names the run and says why (rejectReason reads it back).
+func rejectRun(run string, err error) queue.Result {
+	data, _ := json.Marshal(map[string]string{"run": run, "error": err.Error()})
+	return queue.Result{Outcome: queue.Reject, Name: "rejected", Verdict: data}
+}
+
+// rejectReason is the result of a record that is not done, with why: its
+// error, or the one its verdict gives (rejectRun).
+func rejectReason(rec queue.Record) string {
+	if rec.Error == "" {
+		var v struct{ Error string }
+		if json.Unmarshal(rec.Verdict, &v) == nil && v.Error != "" {
+			return rec.Result + ": " + v.Error
+		}
+	}
+	return rec.Result + errSuffix(rec)
 }
 
 // newReverifier starts a run of about versions versions against the
