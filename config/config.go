@@ -406,6 +406,11 @@ func (r *Repository) ModulesFor(repo string) ([]string, error) {
 	return out, nil
 }
 
+// Binds reports whether r's URL has "*" elements, so that ModulesFor binds
+// its module patterns to each repository's own path: the patterns it
+// returns are then that repository's root module paths.
+func (r *Repository) Binds() bool { return slices.Contains(strings.Split(r.URL, "/"), "*") }
+
 // isModuleElemChar reports whether r may appear in a module path element
 // (module.CheckPath: ASCII letters, digits, '-', '.', '_', '~').
 func isModuleElemChar(r rune) bool {

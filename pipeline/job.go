@@ -38,11 +38,14 @@ type Job struct {
 	// Set by fetch.
 	Repo     string   // normalized repository
 	Patterns []string // module path patterns the repository may publish
-	mirror   Mirror
-	TagID    string // object id the tag ref points to
-	TagType  string // "tag" for an annotated tag
-	TagRaw   []byte // raw annotated tag object
-	Commit   string // commit the tag points to
+	// Roots are the repository's root module paths when its entry binds
+	// them (config.Repository.Binds: Patterns, then); nil when unknown.
+	Roots   []string
+	mirror  Mirror
+	TagID   string // object id the tag ref points to
+	TagType string // "tag" for an annotated tag
+	TagRaw  []byte // raw annotated tag object
+	Commit  string // commit the tag points to
 
 	// Set by upstream (public modules): the proxy the files came from.
 	Upstream string

@@ -311,21 +311,28 @@ func TestRedeliveredJobReportsItsAdmission(t *testing.T) {
 }
 
 // TestWildcardRepositoryBinding: an entry covering every repository under
-// a directory lets each publish only the modules its own name binds: a
-// tag in one repository that claims another repository's module path is
-// refused, even signed by a trusted key.
+// a directory lets each publish only the modules its own name binds, each
+// from the directory the go command would fetch it from: a tag in one
+// repository that claims another repository's module path is refused,
+// even signed by a trusted key, and so is a root tag that claims a nested
+// module's path.
 func TestWildcardRepositoryBinding(t *testing.T) {
 	testrepo.Require(t)
 	k := keys(t)
 	dir := t.TempDir()
-	repos := map[string]*testrepo.Repo{}
-	for name, mod := range map[string]string{"alpha": "corp.example/beta", "beta": "corp.example/beta/sub"} {
-		r := testrepo.NewRepo(t, k, filepath.Join(dir, "git", name))
-		r.Module("", mod)
-		r.Commit("v1")
-		r.TagGPG("v1.0.0")
-		repos[name] = r
-	}
+	alpha := testrepo.NewRepo(t, k, filepath.Join(dir, "git", "alpha"))
+	alpha.Module("", "corp.example/beta")
+	alpha.Commit("v1")
+	alpha.TagGPG("v1.0.0")
+	beta := testrepo.NewRepo(t, k, filepath.Join(dir, "git", "beta"))
+	beta.Module("", "corp.example/beta/sub")
+	beta.Commit("v1")
+	beta.TagGPG("v1.0.0")
+	beta.Module("", "corp.example/beta")
+	beta.Module("sub", "corp.example/beta/sub")
+	beta.Commit("v2")
+	beta.TagGPG("v1.1.0")
+	beta.TagGPG("sub/v1.1.0")
 	cfg := &config.Config{
 		DataDir:      filepath.Join(dir, "data"),
 		Repositories: []config.Repository{{URL: filepath.Join(dir, "git", "*"), Modules: []string{"corp.example/*"}}},
@@ -344,13 +351,20 @@ func TestWildcardRepositoryBinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	v := p.Admit(ctx, Request{Repo: repos["alpha"].Dir, Tag: "v1.0.0"})
-	if v.Result != Rejected || !strings.Contains(strings.Join(v.Lines(), "\n"), "may publish only corp.example/alpha, not corp.example/beta") {
-		t.Errorf("alpha claiming corp.example/beta: %s %v", v.Result, v.Lines())
-	}
-	// Its own modules, nested ones included, it may publish.
-	if v := p.Admit(ctx, Request{Repo: repos["beta"].Dir, Tag: "v1.0.0"}); v.Result != Admitted {
-		t.Errorf("beta publishing corp.example/beta/sub: %s %v", v.Result, v.Lines())
+	for _, tc := range []struct {
+		repo *testrepo.Repo
+		tag  string
+		want string // "" for admitted
+	}{
+		{alpha, "v1.0.0", "may publish only corp.example/alpha, not corp.example/beta"},
+		{beta, "v1.0.0", "tag v1.0.0 of " + beta.Dir + " may publish only corp.example/beta (its root module path and the tag's directory), not corp.example/beta/sub"},
+		{beta, "v1.1.0", ""},
+		{beta, "sub/v1.1.0", ""},
+	} {
+		v := p.Admit(ctx, Request{Repo: tc.repo.Dir, Tag: tc.tag})
+		if tc.want == "" && v.Result != Admitted || tc.want != "" && (v.Result != Rejected || !strings.Contains(strings.Join(v.Lines(), "\n"), tc.want)) {
+			t.Errorf("%s %s: %s %v", filepath.Base(tc.repo.Dir), tc.tag, v.Result, v.Lines())
+		}
 	}
 }
 

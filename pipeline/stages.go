@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,9 @@ func (p *Pipeline) fetch(ctx context.Context, j *Job) error {
 		return reject(fmt.Errorf("%w: %v", ErrRepoNotAllowed, err))
 	}
 	j.Repo, j.Patterns = repo, patterns
+	if entry.Binds() {
+		j.Roots = patterns
+	}
 	if err := mirror.CheckTagName(j.Request.Tag); err != nil {
 		return reject(fmt.Errorf("%w: %v", ErrBadTag, err))
 	}
@@ -131,6 +135,19 @@ func (p *Pipeline) identify(ctx context.Context, j *Job) error {
 	if !config.MatchModule(j.Patterns, mpath) {
 		return reject(fmt.Errorf("%w: %s may publish only %s, not %s",
 			ErrModuleNotAllowed, j.Repo, strings.Join(j.Patterns, ","), mpath))
+	}
+	// When the repository's root module path is known, the module is
+	// exactly <root>/<dir>: the one the go command would fetch from here.
+	if len(j.Roots) > 0 {
+		pathPrefix, _, _ := module.SplitPathVersion(mpath)
+		var want []string
+		for _, root := range j.Roots {
+			want = append(want, path.Join(root, prefix))
+		}
+		if !slices.Contains(want, pathPrefix) {
+			return reject(fmt.Errorf("%w: tag %s of %s may publish only %s (its root module path and the tag's directory), not %s",
+				ErrModuleNotAllowed, j.Request.Tag, j.Repo, strings.Join(want, ","), mpath))
+		}
 	}
 	j.Subdir, j.GoMod = dir, gomod
 	return nil
