@@ -369,10 +369,10 @@ type Repository struct {
 // modules below it), not corp.example/platform/web. An element that could
 // not be part of a module path is an error: it could widen the pattern.
 func (r *Repository) ModulesFor(repo string) ([]string, error) {
-	urlElems := strings.Split(r.URL, "/")
-	if !slices.Contains(urlElems, "*") {
+	if !r.Binds() {
 		return r.Modules, nil
 	}
+	urlElems := strings.Split(r.URL, "/")
 	repoElems := strings.Split(repo, "/")
 	if len(repoElems) != len(urlElems) {
 		return nil, fmt.Errorf("repository %s is not covered by %s", repo, r.URL)
