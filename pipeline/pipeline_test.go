@@ -64,6 +64,14 @@ func newFixture(t testing.TB, modPath string) *fixture {
 			OpenPGPKeys: []string{k.GPGPublic}, SSHAllowedSigners: k.AllowedSigners,
 		}},
 	}
+	p, st := newPipeline(t, cfg)
+	return &fixture{repo: r, cfg: cfg, store: st, p: p}
+}
+
+// newPipeline completes and validates cfg and builds a pipeline on a new
+// store in its data directory.
+func newPipeline(t testing.TB, cfg *config.Config) (*Pipeline, *store.Dir) {
+	t.Helper()
 	cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -76,7 +84,7 @@ func newFixture(t testing.TB, modPath string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{repo: r, cfg: cfg, store: st, p: p}
+	return p, st
 }
 
 func (f *fixture) admit(tag string) *Verdict {
@@ -338,18 +346,7 @@ func TestWildcardRepositoryBinding(t *testing.T) {
 		Repositories: []config.Repository{{URL: filepath.Join(dir, "git", "*"), Modules: []string{"corp.example/*"}}},
 		Signers:      []config.Signer{{Name: "release-team", Modules: []string{"corp.example"}, OpenPGPKeys: []string{k.GPGPublic}}},
 	}
-	cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(cfg.Store.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(cfg, Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _ := newPipeline(t, cfg)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		repo *testrepo.Repo

@@ -66,7 +66,13 @@ func (d *Dir) Publish(ctx context.Context, v *Version) (created bool, err error)
 	if err := d.write(ctx, v, loc); err != nil {
 		return false, versionError(m, err)
 	}
+	// The record before .info: the moment the version can be served (to a
+	// go command asking for it by version, list or not), the checksum
+	// database can prove it.
 	if err := d.record(ctx, v); err != nil {
+		return false, versionError(m, err)
+	}
+	if err := d.writeInfo(v, loc); err != nil {
 		return false, versionError(m, err)
 	}
 	if err := d.addToList(loc, m); err != nil {
@@ -100,9 +106,10 @@ func (d *Dir) republish(ctx context.Context, v *Version, loc location, modSum st
 	return nil
 }
 
-// write writes the files of a version that is not published, .info last.
-// It checks ctx between steps; once .info exists the version is published
-// and the rest is only the list, which Publish finishes regardless.
+// write writes the files of a version that is not published, all but
+// .info (writeInfo), checking ctx between steps. Until .info exists the
+// version is not published: nothing of it is served, and a later Publish
+// replaces what a crash left.
 func (d *Dir) write(ctx context.Context, v *Version, loc location) error {
 	if err := mkdirAll(d.root, loc.dir); err != nil {
 		return err
@@ -140,7 +147,17 @@ func (d *Dir) write(ctx context.Context, v *Version, loc location) error {
 			return err
 		}
 	}
-	return step("info", func() error { return linkBytes(loc.dir, loc.file(suffixInfo), v.Info) })
+	return nil
+}
+
+// writeInfo publishes the version written by write: once .info exists it
+// is served, and the rest is only the list, which Publish finishes
+// regardless of ctx.
+func (d *Dir) writeInfo(v *Version, loc location) error {
+	if err := linkBytes(loc.dir, loc.file(suffixInfo), v.Info); err != nil {
+		return err
+	}
+	return d.after("info")
 }
 
 // writeZip copies the caller's zip into the store and verifies the copy.

@@ -24,14 +24,15 @@ type Version struct {
 	ZipHash string            // "h1:" hash of that zip (dirhash.HashZip with dirhash.Hash1)
 	Docs    map[string][]byte // extra documents by suffix; see IsDoc
 
-	// Record, when set, runs after every file of the version is durable
-	// and before the version is added to @v/list: modgate appends the
-	// version's go.sum records to its checksum log here, so that a listed
-	// version always has its log record. It runs on every Publish of the
-	// version, also when the version was already published (a crash may
-	// have come between the files and the record), so it must be
-	// idempotent. Its error stops the publish before listing; the version
-	// then stays unlisted until a later Publish succeeds.
+	// Record, when set, runs after every file of the version but .info is
+	// durable, and before .info makes the version published: modgate
+	// appends the version's go.sum records to its checksum log here, so
+	// that a version that can be served always has its log record. It
+	// runs on every Publish of the version, also when the version was
+	// already published, so it must be idempotent. Its error stops the
+	// publish before .info; the version then stays unpublished until a
+	// later Publish succeeds (and its record, if it was appended, binds
+	// that Publish to the same content).
 	Record func(ctx context.Context) error `json:"-"`
 }
 
