@@ -699,10 +699,13 @@ type httpWatch struct {
 	order       []string
 	ok          atomic.Int64 // lists read
 	down        atomic.Int64 // transport errors
+	// served are the versions seen with a .info in the store, so served by
+	// version before any list names them, whose record was then looked up.
+	served map[string]bool
 }
 
 func newHTTPWatch(base, store string, f *findings) *httpWatch {
-	return &httpWatch{base: base, store: store, f: f, checked: map[string]bool{},
+	return &httpWatch{base: base, store: store, f: f, checked: map[string]bool{}, served: map[string]bool{},
 		c: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 }
 
@@ -742,6 +745,7 @@ func (w *httpWatch) poll() {
 		return
 	}
 	w.ok.Add(1)
+	w.checkServed()
 	listed := strings.Fields(string(data))
 	for _, v := range w.order {
 		if !slices.Contains(listed, v) {
@@ -753,6 +757,31 @@ func (w *httpWatch) poll() {
 			w.checked[v] = true
 			w.order = append(w.order, v)
 		}
+	}
+}
+
+// checkServed looks up, in the checksum database, each version that has
+// become served (its .info exists) since the last poll, listed or not: the
+// go command fetches a version it is asked for without reading the list,
+// and must then find its record.
+func (w *httpWatch) checkServed() {
+	entries, err := os.ReadDir(filepath.Join(w.store, filepath.FromSlash(stressModule), "@v"))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		v, ok := strings.CutSuffix(e.Name(), ".info")
+		if !ok || w.served[v] {
+			continue
+		}
+		status, data, err := w.get("/sumdb/" + stressSumName + "/lookup/" + stressModule + "@" + v)
+		if err != nil {
+			return
+		}
+		if status != 200 {
+			w.f.add("http: %s is served (its .info exists) but the checksum database answers %d %q", v, status, data)
+		}
+		w.served[v] = true
 	}
 }
 
