@@ -246,7 +246,7 @@ func errSuffix(rec queue.Record) string {
 
 // reverifyHandler runs re-verification jobs: a plan lists the versions in
 // scope and enqueues them as shards; a shard re-verifies its versions.
-func reverifyHandler(cfg *config.Config, p *pipeline.Pipeline, st *store.Dir, db *checksumDB, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
+func reverifyHandler(cfg *config.Config, p *pipeline.Pipeline, pr *policyReloader, st *store.Dir, db *checksumDB, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
 	return func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
 		scope := r.Reverify
 		if scope == nil { // one version, from an older client or another tool
@@ -259,6 +259,8 @@ func reverifyHandler(cfg *config.Config, p *pipeline.Pipeline, st *store.Dir, db
 		if err != nil {
 			return rejectRun(scope.Run, err), nil
 		}
+		// The policies as their files are now, like the signers' keys.
+		pr.reload(false)
 		// The run's size, from this shard's: the others are as large but
 		// for the last.
 		rv, err := newReverifier(ctx, p, db, cfg.DataDir, scope.Deep, len(vs)*max(1, scope.Shards))

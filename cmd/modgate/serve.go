@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
@@ -122,14 +123,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 
 	g, gctx := errgroup.WithContext(ctx)
-	if cfg.Policies.Dir != "" {
-		g.Go(func() error { watchPolicies(gctx, cfg.Policies.Dir, p, log); return nil })
+	pr := newPolicyReloader(cfg.Policies.Dir, p, log)
+	if pr != nil {
+		g.Go(func() error { pr.watch(gctx); return nil })
 	}
 	// Workers run until ctx ends; they then stop taking jobs and finish or
 	// hand back what they hold.
 	m.WatchKeys(p.KeyExpiries)
-	reverifyJobs := reverifyHandler(cfg, p, st, db, qc, m, log)
-	admitJobs := admitHandler(cfg, p, qc, m, log)
+	reverifyJobs := reverifyHandler(cfg, p, pr, st, db, qc, m, log)
+	admitJobs := admitHandler(cfg, p, pr, qc, m, log)
 	g.Go(func() error {
 		return qc.RunWorkers(ctx, func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
 			if r.Kind == queue.KindReverify {
@@ -270,7 +272,7 @@ func routes(cfg *config.Config, st *store.Dir, db *checksumDB, qc *queue.Conn, m
 // admitHandler runs the pipeline for each job and maps its verdict to the
 // queue's outcome: admitted and duplicate are done, rejected is permanent,
 // error is retried.
-func admitHandler(cfg *config.Config, p *pipeline.Pipeline, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) queue.Handler {
+func admitHandler(cfg *config.Config, p *pipeline.Pipeline, pr *policyReloader, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) queue.Handler {
 	return func(ctx context.Context, r queue.Request, progress func()) (queue.Result, error) {
 		if r.Attempt > 1 {
 			m.Redelivered()
@@ -278,6 +280,7 @@ func admitHandler(cfg *config.Config, p *pipeline.Pipeline, qc *queue.Conn, m *m
 		if r.Kind != queue.KindAdmit {
 			return queue.Result{Outcome: queue.Reject, Name: "unsupported"}, nil
 		}
+		pr.reload(false)
 		v := p.Admit(ctx, pipeline.Request{Repo: r.Repo, Tag: r.Tag, Module: r.Module, Version: r.Version, EventID: r.EventID, Source: r.Source})
 		if v.Result == pipeline.Admitted || v.Result == pipeline.Duplicate {
 			enqueueDependencies(ctx, qc, cfg, v, r.EventID, log)
@@ -361,13 +364,55 @@ func verdictReason(rec queue.Record) string {
 	return rec.Result
 }
 
-// watchPolicies reloads the policy directory when a file in it changes or
-// on SIGHUP; a set that does not compile is refused and the old one kept.
-func watchPolicies(ctx context.Context, dir string, p *pipeline.Pipeline, log *slog.Logger) {
+// policyReloader loads a policy directory into a pipeline again when its
+// files change: polled, on SIGHUP (watch), and before each admission and
+// each re-verification shard (reload), so that a policy edited just
+// before a run or an admission applies to it. A set that does not compile
+// is refused and the old one kept, logged once per change. A nil
+// policyReloader (no policies.dir) does nothing.
+type policyReloader struct {
+	dir string
+	p   *pipeline.Pipeline
+	log *slog.Logger
+
+	mu   sync.Mutex
+	last string // dirStamp of the last set loaded or refused
+}
+
+func newPolicyReloader(dir string, p *pipeline.Pipeline, log *slog.Logger) *policyReloader {
+	if dir == "" {
+		return nil
+	}
+	return &policyReloader{dir: dir, p: p, log: log, last: dirStamp(dir)}
+}
+
+// reload loads the directory if a file in it changed since the last load,
+// or always with force.
+func (r *policyReloader) reload(force bool) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := dirStamp(r.dir)
+	if s == r.last && !force {
+		return
+	}
+	r.last = s
+	set, err := loadPolicySet(r.dir)
+	if err != nil {
+		r.log.Error("policies not reloaded: the new set does not compile; keeping the old one", "dir", r.dir, "err", err)
+		return
+	}
+	r.p.SetPolicies(set)
+	r.log.Info("policies reloaded", "dir", r.dir, "digest", set.Digest(), "files", len(set.Files()))
+}
+
+// watch reloads every 2 seconds if a file changed, and on SIGHUP.
+func (r *policyReloader) watch(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	last := dirStamp(dir)
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
@@ -375,20 +420,10 @@ func watchPolicies(ctx context.Context, dir string, p *pipeline.Pipeline, log *s
 		case <-ctx.Done():
 			return
 		case <-hup:
+			r.reload(true)
 		case <-tick.C:
-			if s := dirStamp(dir); s == last {
-				continue
-			} else {
-				last = s
-			}
+			r.reload(false)
 		}
-		set, err := loadPolicySet(dir)
-		if err != nil {
-			log.Error("policies not reloaded: the new set does not compile; keeping the old one", "dir", dir, "err", err)
-			continue
-		}
-		p.SetPolicies(set)
-		log.Info("policies reloaded", "dir", dir, "digest", set.Digest(), "files", len(set.Files()))
 	}
 }
 
