@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"golang.org/x/mod/module"
 	"gopkg.in/yaml.v3"
 
 	"github.com/modgate/modgate/internal/modmatch"
@@ -358,6 +359,14 @@ type Repository struct {
 	// order to what the URL's matched (ModulesFor): every repository the
 	// entry covers publishes only its own modules.
 	Modules []string `yaml:"modules"`
+	// Root is the module path of the repository's root directory, without
+	// a major version suffix (a go.mod there may declare Root/v2). When set,
+	// a tag <dir>/vX.Y.Z may publish only Root/<dir>[/vN], the module the
+	// go command fetches at that tag; without it, a root tag could publish
+	// any path its patterns allow (say a nested module's, which the go
+	// command takes from another directory). Only for an entry without
+	// "*": a wildcard entry's bound patterns are its repositories' roots.
+	Root string `yaml:"root"`
 }
 
 // ModulesFor returns the module path patterns the repository repo (a
@@ -410,6 +419,19 @@ func (r *Repository) ModulesFor(repo string) ([]string, error) {
 // its module patterns to each repository's own path: the patterns it
 // returns are then that repository's root module paths.
 func (r *Repository) Binds() bool { return slices.Contains(strings.Split(r.URL, "/"), "*") }
+
+// Roots returns the root module paths of the repository r covers, given
+// the patterns ModulesFor returned for it: those patterns when r binds
+// them, else r.Root; nil when neither says (only the patterns apply then).
+func (r *Repository) Roots(patterns []string) []string {
+	switch {
+	case r.Binds():
+		return patterns
+	case r.Root != "":
+		return []string{r.Root}
+	}
+	return nil
+}
 
 // isModuleElemChar reports whether r may appear in a module path element
 // (module.CheckPath: ASCII letters, digits, '-', '.', '_', '~').
@@ -736,6 +758,9 @@ func (c *Config) Validate() error {
 		if err := checkBinding(r); err != nil {
 			return fmt.Errorf("%s: %w", field, err)
 		}
+		if err := checkRoot(r); err != nil {
+			return fmt.Errorf("%s.root: %w", field, err)
+		}
 	}
 	names := map[string]bool{}
 	for i, s := range c.Signers {
@@ -839,6 +864,28 @@ func checkBinding(r Repository) error {
 		if k != n {
 			return fmt.Errorf("modules: %q has %d \"*\" elements, url %q has %d: each \"*\" of the url binds one of every module pattern, so that each repository publishes only its own modules", m, k, r.URL, n)
 		}
+	}
+	return nil
+}
+
+// checkRoot requires a repository's root, when given, to be a module path
+// without a major version suffix that its patterns allow, on an entry
+// without wildcards.
+func checkRoot(r Repository) error {
+	switch {
+	case r.Root == "":
+		return nil
+	case r.Binds():
+		return fmt.Errorf("not with a wildcard url: the module patterns, bound to each repository's name, are its root paths")
+	}
+	if err := module.CheckPath(r.Root); err != nil {
+		return fmt.Errorf("%q: %v", r.Root, err)
+	}
+	if prefix, major, _ := module.SplitPathVersion(r.Root); major != "" {
+		return fmt.Errorf("%q ends in the major version suffix %s: give %s (a go.mod at the root may still declare %s)", r.Root, major, prefix, r.Root)
+	}
+	if !MatchModule(r.Modules, r.Root) {
+		return fmt.Errorf("%q is not a path the entry's modules %s allow", r.Root, strings.Join(r.Modules, ","))
 	}
 	return nil
 }

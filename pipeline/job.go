@@ -38,8 +38,9 @@ type Job struct {
 	// Set by fetch.
 	Repo     string   // normalized repository
 	Patterns []string // module path patterns the repository may publish
-	// Roots are the repository's root module paths when its entry binds
-	// them (config.Repository.Binds: Patterns, then); nil when unknown.
+	// Roots are the repository's root module paths when its entry says
+	// them (config.Repository.Roots: its bound Patterns, or its root);
+	// nil when unknown.
 	Roots   []string
 	mirror  Mirror
 	TagID   string // object id the tag ref points to

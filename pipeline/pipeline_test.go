@@ -365,6 +365,39 @@ func TestWildcardRepositoryBinding(t *testing.T) {
 	}
 }
 
+// TestRepositoryRoot: a literal repository entry with a root publishes
+// from a tag <dir>/vX.Y.Z only <root>/<dir>[/vN]: a root tag whose go.mod
+// claims a nested module's path is refused, as it is for a wildcard entry.
+// Without root the patterns alone apply, and that tag is admitted.
+func TestRepositoryRoot(t *testing.T) {
+	for _, root := range []string{"corp.example/mono", ""} {
+		f := newFixture(t, "corp.example/mono")
+		f.cfg.Repositories[0].Root = root
+		f.repo.Module("", "corp.example/mono/tools/lint")
+		f.repo.Commit("root claims a nested path")
+		f.repo.TagGPG("v1.0.0")
+		f.repo.Module("", "corp.example/mono/v2")
+		f.repo.Module("tools/lint", "corp.example/mono/tools/lint")
+		f.repo.Commit("v2 at the root, a nested module")
+		f.repo.TagGPG("v2.0.0")
+		f.repo.TagGPG("tools/lint/v1.1.0")
+		want := map[string]string{
+			"v1.0.0":            "tag v1.0.0 of " + f.repo.Dir + " may publish only corp.example/mono (its root module path and the tag's directory), not corp.example/mono/tools/lint",
+			"v2.0.0":            "",
+			"tools/lint/v1.1.0": "",
+		}
+		if root == "" {
+			want["v1.0.0"] = ""
+		}
+		for _, tag := range []string{"v1.0.0", "v2.0.0", "tools/lint/v1.1.0"} {
+			v := f.admit(tag)
+			if w := want[tag]; w == "" && v.Result != Admitted || w != "" && (v.Result != Rejected || !strings.Contains(strings.Join(v.Lines(), "\n"), w)) {
+				t.Errorf("root %q, %s: %s %v", root, tag, v.Result, v.Lines())
+			}
+		}
+	}
+}
+
 // TestTagDirectoryMatchesModulePath: a tag <dir>/vX.Y.Z publishes the
 // module in <dir> only if its path ends in /<dir> (before a /vN), as the
 // go command maps module paths to tags; otherwise the same module version

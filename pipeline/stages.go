@@ -44,10 +44,7 @@ func (p *Pipeline) fetch(ctx context.Context, j *Job) error {
 	if err != nil {
 		return reject(fmt.Errorf("%w: %v", ErrRepoNotAllowed, err))
 	}
-	j.Repo, j.Patterns = repo, patterns
-	if entry.Binds() {
-		j.Roots = patterns
-	}
+	j.Repo, j.Patterns, j.Roots = repo, patterns, entry.Roots(patterns)
 	if err := mirror.CheckTagName(j.Request.Tag); err != nil {
 		return reject(fmt.Errorf("%w: %v", ErrBadTag, err))
 	}
