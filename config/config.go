@@ -273,19 +273,27 @@ type WebhooksConfig struct {
 // WebhookSecret names where a provider's webhook secret is read from; the
 // secret itself is never written in the configuration.
 type WebhookSecret struct {
-	SecretFile string `yaml:"secret_file"` // mode 0600
+	// SecretFile holds the secret (mode 0600), or several, one per line:
+	// a delivery signed with any of them is accepted, so a secret is
+	// rotated without a restart or a lost delivery (add the new line,
+	// change the git host, remove the old line). Read at each delivery.
+	SecretFile string `yaml:"secret_file"`
 	SecretEnv  string `yaml:"secret_env"`
 }
 
 // Enabled reports whether a secret source is configured.
 func (w WebhookSecret) Enabled() bool { return w.SecretFile != "" || w.SecretEnv != "" }
 
-// Secret reads the secret, trimmed of surrounding white space. The error
-// never contains it.
-func (w WebhookSecret) Secret() ([]byte, error) {
+// Secrets reads the secrets, one per non-blank line, each trimmed of
+// surrounding white space; a file that group or others may read is
+// refused, as at start-up. Errors never contain a secret.
+func (w WebhookSecret) Secrets() ([][]byte, error) {
 	var b []byte
 	switch {
 	case w.SecretFile != "":
+		if err := checkSecretFile(w.SecretFile); err != nil {
+			return nil, err
+		}
 		data, err := os.ReadFile(w.SecretFile)
 		if err != nil {
 			return nil, err
@@ -294,11 +302,16 @@ func (w WebhookSecret) Secret() ([]byte, error) {
 	case w.SecretEnv != "":
 		b = []byte(os.Getenv(w.SecretEnv))
 	}
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
+	var out [][]byte
+	for line := range bytes.Lines(b) {
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
 		return nil, errors.New("webhook secret is empty")
 	}
-	return b, nil
+	return out, nil
 }
 
 // ChecksumDBConfig configures modgate's checksum database. It is enabled
@@ -818,7 +831,7 @@ func checkSecretFile(name string) error {
 		return err
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%s: permissions %04o are too open; it holds a private key (chmod 600)", name, fi.Mode().Perm())
+		return fmt.Errorf("%s: permissions %04o are too open for a file that holds a key or secret (chmod 600)", name, fi.Mode().Perm())
 	}
 	return nil
 }

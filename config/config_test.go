@@ -255,3 +255,35 @@ func FuzzModulesFor(f *testing.F) {
 		}
 	})
 }
+
+// TestWebhookSecrets: one secret per non-blank line (a rotation lists two),
+// read afresh at each call; a file others may read is refused as at
+// start-up, and the error never holds a secret.
+func TestWebhookSecrets(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "github.secret")
+	if err := os.WriteFile(f, []byte("\n  new-secret-0123456789\r\n\nold-secret-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := WebhookSecret{SecretFile: f}
+	got, err := w.Secrets()
+	if err != nil || len(got) != 2 || string(got[0]) != "new-secret-0123456789" || string(got[1]) != "old-secret-0123456789" {
+		t.Fatalf("Secrets() = %q, %v", got, err)
+	}
+	os.WriteFile(f, []byte("new-secret-0123456789\n"), 0o600)
+	if got, err := w.Secrets(); err != nil || len(got) != 1 {
+		t.Fatalf("after the rotation: %q, %v", got, err)
+	}
+	os.Chmod(f, 0o640)
+	if _, err := w.Secrets(); err == nil || !strings.Contains(err.Error(), "permissions 0640 are too open") || strings.Contains(err.Error(), "new-secret") {
+		t.Errorf("group-readable file: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "blank"), []byte(" \n\n"), 0o600)
+	if _, err := (WebhookSecret{SecretFile: filepath.Join(dir, "blank")}).Secrets(); err == nil {
+		t.Error("a blank file is a secret")
+	}
+	t.Setenv("MODGATE_TEST_HOOK", "env-secret-0123456789")
+	if got, err := (WebhookSecret{SecretEnv: "MODGATE_TEST_HOOK"}).Secrets(); err != nil || len(got) != 1 || string(got[0]) != "env-secret-0123456789" {
+		t.Errorf("from the environment: %q, %v", got, err)
+	}
+}

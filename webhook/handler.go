@@ -20,6 +20,12 @@ type Config struct {
 	// token). A provider without a secret is disabled: its endpoint answers
 	// 404, as if it did not exist.
 	Secrets map[Provider][]byte
+	// SecretSource, when set, is asked for a provider's secrets at each
+	// delivery instead of Secrets: a delivery that any of them
+	// authenticates is accepted (a rotation lists the new and the old).
+	// None disables the provider (404); an error refuses the delivery
+	// with 503 (the error goes to the log, not to the caller).
+	SecretSource func(Provider) ([][]byte, error)
 	// MaxBody bounds a request body; larger bodies are answered 413 and not
 	// read further. 1 MiB when zero; tag events are a few kilobytes.
 	MaxBody int64
@@ -271,8 +277,15 @@ func (h *handler) receive(w http.ResponseWriter, r *http.Request, rec *AuditReco
 	}
 	rec.Provider = p
 	rec.DeliveryID = claimedID(p, r.Header)
-	secret := h.cfg.Secrets[p]
-	if len(secret) == 0 {
+	secrets, err := h.secrets(p)
+	if err != nil {
+		// The details (a path, a file mode) are for the log: the caller
+		// is not authenticated yet.
+		out := refused(http.StatusServiceUnavailable, "%s webhook secret cannot be read (modgate's log says why)", p)
+		out.err = err
+		return p, nil, out, false
+	}
+	if len(secrets) == 0 {
 		return p, nil, refused(http.StatusNotFound, "%s webhooks are not enabled", p), false
 	}
 	if r.Method != http.MethodPost {
@@ -292,10 +305,31 @@ func (h *handler) receive(w http.ResponseWriter, r *http.Request, rec *AuditReco
 	} else if err != nil {
 		return p, nil, refused(http.StatusBadRequest, "reading body: %v", err), false
 	}
-	if err := Verify(p, r.Header, body, secret); err != nil {
+	if err := Verify(p, r.Header, body, secrets...); err != nil {
 		return p, nil, refused(http.StatusUnauthorized, "%v", err), false
 	}
 	return p, body, outcome{}, true
+}
+
+// secrets are provider p's secrets now: from SecretSource, each at least
+// MinSecretLen bytes, or from Secrets.
+func (h *handler) secrets(p Provider) ([][]byte, error) {
+	if h.cfg.SecretSource == nil {
+		if s := h.cfg.Secrets[p]; len(s) > 0 {
+			return [][]byte{s}, nil
+		}
+		return nil, nil
+	}
+	secrets, err := h.cfg.SecretSource(p)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range secrets {
+		if len(s) < MinSecretLen {
+			return nil, fmt.Errorf("secret %d of %d is %d bytes; use at least %d random bytes", i+1, len(secrets), len(s), MinSecretLen)
+		}
+	}
+	return secrets, nil
 }
 
 // admit takes an authenticated delivery through replay refusal, parsing and

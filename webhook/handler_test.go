@@ -540,3 +540,46 @@ func TestMemoryReplaysExpiry(t *testing.T) {
 		t.Fatal("Forget did not forget")
 	}
 }
+
+// TestSecretSource: secrets asked for at each delivery. During a rotation
+// the source lists the new secret and the old: a delivery signed with
+// either is accepted, for every provider (GitLab compares its token);
+// once the old one is gone it is refused. A source that fails refuses
+// with 503 and tells the caller nothing of why; one with a short secret
+// too; one with none disables the provider.
+func TestSecretSource(t *testing.T) {
+	rotated := []byte("a-new-webhook-secret-of-32-bytes")
+	for _, tc := range []struct{ provider, kind string }{{"github", "push_tag"}, {"gitlab", "tag_push"}, {"gitea", "push_tag"}} {
+		p := Provider(tc.provider)
+		f := findFixture(t, p, tc.kind)
+		var secrets [][]byte
+		var fail error
+		r := newRig(t, func(c *Config) {
+			c.Secrets = nil
+			c.SecretSource = func(q Provider) ([][]byte, error) {
+				if q != p {
+					return nil, nil
+				}
+				return secrets, fail
+			}
+		})
+		secrets = [][]byte{rotated, testSecrets[p]}
+		r.expect(r.deliver(f), 202, ResultAccepted)
+		secrets = [][]byte{rotated}
+		r.expect(r.deliver(f), 401, ResultRefused)
+		secrets = [][]byte{testSecrets[p], []byte("short")}
+		if rep := r.deliver(f); rep.status != 503 || strings.Contains(rep.raw, "bytes") {
+			t.Errorf("%s, short secret: %d %s", p, rep.status, rep.raw)
+		}
+		secrets, fail = nil, errors.New("/etc/modgate/"+tc.provider+".secret: permission denied")
+		if rep := r.deliver(f); rep.status != 503 || strings.Contains(rep.raw, "/etc/modgate") ||
+			!strings.Contains(r.logs.String(), "/etc/modgate/"+tc.provider+".secret: permission denied") {
+			t.Errorf("%s, unreadable: %d %s", p, rep.status, rep.raw)
+		}
+		secrets, fail = nil, nil
+		r.expect(r.deliver(f), 404, ResultRefused)
+		if strings.Contains(r.logs.String(), string(rotated)) || strings.Contains(r.logs.String(), string(testSecrets[p])) {
+			t.Errorf("%s: a secret is in the log", p)
+		}
+	}
+}

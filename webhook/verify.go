@@ -10,20 +10,33 @@ import (
 )
 
 // Verify authenticates a delivery: body is the raw request body, exactly as
-// received, and secret is the provider's configured webhook secret.
+// received, and secrets are the provider's configured webhook secrets: the
+// delivery is authentic when any of them verifies it (during a rotation,
+// the new one and the old).
 //
 // GitHub must send X-Hub-Signature-256 "sha256=<hex HMAC-SHA256>"; Gitea
 // X-Gitea-Signature "<hex HMAC-SHA256>" and/or X-Hub-Signature-256 (every one
 // present must match); GitLab X-Gitlab-Token equal to the secret. An empty
 // secret refuses every delivery. Errors wrap ErrUnauthenticated and never
 // contain the secret, the received signature or the expected one.
-func Verify(p Provider, h http.Header, body []byte, secret []byte) error {
+func Verify(p Provider, h http.Header, body []byte, secrets ...[]byte) error {
 	if !p.valid() {
 		return fmt.Errorf("%w: unknown provider %s", ErrUnauthenticated, quote(string(p)))
 	}
-	if len(secret) == 0 {
-		return unauthf(p, "no secret is configured for this provider")
+	err := unauthf(p, "no secret is configured for this provider")
+	for _, secret := range secrets {
+		if len(secret) == 0 {
+			continue
+		}
+		if err = verify(p, h, body, secret); err == nil {
+			return nil
+		}
 	}
+	return err
+}
+
+// verify is Verify with one secret.
+func verify(p Provider, h http.Header, body []byte, secret []byte) error {
 	switch p {
 	case GitHub:
 		vals := h.Values("X-Hub-Signature-256")

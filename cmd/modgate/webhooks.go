@@ -16,22 +16,29 @@ import (
 // authenticated, checked against the configured repositories, recorded
 // against replays in NATS, and enqueued for the workers.
 func webhookHandler(cfg *config.Config, qc *queue.Conn, m *metrics.Metrics, log *slog.Logger) http.Handler {
-	secrets := map[webhook.Provider][]byte{}
+	// Secrets are read at each delivery: a rotated secret file is taken
+	// up without a restart, and a broken one refuses deliveries (503)
+	// rather than accept them under what it no longer says.
+	sources := map[webhook.Provider]config.WebhookSecret{}
 	for p, w := range map[webhook.Provider]config.WebhookSecret{
 		webhook.GitHub: cfg.Webhooks.GitHub, webhook.GitLab: cfg.Webhooks.GitLab, webhook.Gitea: cfg.Webhooks.Gitea,
 	} {
 		if !w.Enabled() {
 			continue
 		}
-		secret, err := w.Secret()
-		if err != nil {
-			log.Error("webhook provider disabled: its secret cannot be read", "provider", p, "err", err)
-			continue
+		sources[p] = w
+		if _, err := w.Secrets(); err != nil {
+			log.Error("webhook deliveries will be refused until its secret can be read", "provider", p, "err", err)
 		}
-		secrets[p] = secret
 	}
 	wcfg := webhook.Config{
-		Secrets: secrets,
+		SecretSource: func(p webhook.Provider) ([][]byte, error) {
+			w, ok := sources[p]
+			if !ok {
+				return nil, nil
+			}
+			return w.Secrets()
+		},
 		MaxBody: cfg.Webhooks.MaxBody,
 		Allowed: func(urls []string) (string, bool) {
 			for _, u := range urls {
