@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,12 +84,35 @@ func LoadSigner(privPEM, password []byte) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sbom: cosign public key: %w", err)
 	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
+	sum, err := keyDigest(pub)
 	if err != nil {
 		return nil, fmt.Errorf("sbom: cosign public key: %w", err)
 	}
-	sum := sha256.Sum256(der)
 	return &Signer{sv: sv, pubPEM: pubPEM, hint: base64.StdEncoding.EncodeToString(sum[:])}, nil
+}
+
+// keyDigest is the SHA-256 of pub's DER (PKIX) encoding.
+func keyDigest(pub crypto.PublicKey) ([32]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(der), nil
+}
+
+// KeyID names the public key pubPEM (PEM, as cosign.pub) by the SHA-256 of
+// its DER encoding: in hex, as modgate's URLs name it, and in base64, as
+// the bundles modgate writes hint at the key that signed them.
+func KeyID(pubPEM []byte) (hexSum, hint string, err error) {
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pubPEM)
+	if err != nil {
+		return "", "", fmt.Errorf("sbom: public key: %w", err)
+	}
+	sum, err := keyDigest(pub)
+	if err != nil {
+		return "", "", fmt.Errorf("sbom: public key: %w", err)
+	}
+	return hex.EncodeToString(sum[:]), base64.StdEncoding.EncodeToString(sum[:]), nil
 }
 
 // PublicKeyPEM returns the public key, PEM "PUBLIC KEY", as cosign.pub.

@@ -253,13 +253,9 @@ func routes(cfg *config.Config, st *store.Dir, db *checksumDB, qc *queue.Conn, m
 	})
 	mux.Handle("GET /metrics", m.Handler())
 	if signer != nil {
-		// The key that verifies every SBOM signature and summary:
-		// cosign verify-blob --key http://…/.well-known/modgate/cosign.pub …
-		pub := signer.PublicKeyPEM()
-		mux.HandleFunc("GET /.well-known/modgate/cosign.pub", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/x-pem-file")
-			w.Write(pub)
-		})
+		if err := mountCosignKeys(mux, signer); err != nil {
+			log.Error("cosign public keys not served", "err", err)
+		}
 	}
 	mux.Handle("/hooks/", webhookHandler(cfg, qc, m, log))
 	mux.Handle("/", server.New(st, server.Options{Logger: log, Missing: miss}))
