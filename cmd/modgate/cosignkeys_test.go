@@ -15,23 +15,8 @@ import (
 // served beside the current one, named by the digest modgate's bundles
 // hint at, so a consumer finds the key that verifies a given bundle.
 func TestCosignKeys(t *testing.T) {
-	oldPriv, oldPub, err := sbom.GenerateKeys([]byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := sbom.LoadSigner(oldPriv, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, pub, err := sbom.GenerateKeys([]byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := sbom.LoadSigner(priv, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := signer.AddPrevious(oldPub); err != nil {
+	old, signer := newSigner(t), newSigner(t)
+	if err := signer.AddPrevious(old.PublicKeyPEM()); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
@@ -51,7 +36,7 @@ func TestCosignKeys(t *testing.T) {
 		return resp.StatusCode, body
 	}
 
-	if code, body := get("/.well-known/modgate/cosign.pub"); code != 200 || !bytes.Equal(body, pub) {
+	if code, body := get("/.well-known/modgate/cosign.pub"); code != 200 || !bytes.Equal(body, signer.PublicKeyPEM()) {
 		t.Fatalf("cosign.pub: %d %s", code, body)
 	}
 	code, body := get("/.well-known/modgate/cosign-keys.json")
@@ -94,4 +79,18 @@ func TestCosignKeys(t *testing.T) {
 	if code, _ := get("/.well-known/modgate/cosign/0000.pub"); code != 404 {
 		t.Errorf("unknown key: %d", code)
 	}
+}
+
+// newSigner makes a cosign key pair and loads it.
+func newSigner(t *testing.T) *sbom.Signer {
+	t.Helper()
+	priv, _, err := sbom.GenerateKeys([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sbom.LoadSigner(priv, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
