@@ -3,8 +3,12 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNormalizeRepo(t *testing.T) {
@@ -286,4 +290,82 @@ func TestWebhookSecrets(t *testing.T) {
 	if got, err := (WebhookSecret{SecretEnv: "MODGATE_TEST_HOOK"}).Secrets(); err != nil || len(got) != 1 || string(got[0]) != "env-secret-0123456789" {
 		t.Errorf("from the environment: %q, %v", got, err)
 	}
+}
+
+// TestExampleShowsEveryField holds examples/modgate.yaml to its word:
+// every field of Config appears in it, set or commented out, under its
+// parent's key (a type used in several places, like a webhook provider's
+// secret, under one of them).
+func TestExampleShowsEveryField(t *testing.T) {
+	data, err := os.ReadFile("../examples/modgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A key, commented out ("# " then its indentation) or not, maybe a
+	// list item's first ("- ").
+	keyRE := regexp.MustCompile(`^( *)(?:# ( *))?(- +)?([a-z_]+):`)
+	shown := map[string]bool{}
+	type parent struct {
+		indent int
+		path   string
+	}
+	var parents []parent
+	for _, line := range strings.Split(string(data), "\n") {
+		m := keyRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		indent := len(m[1]) + len(m[2]) + len(m[3])
+		for len(parents) > 0 && parents[len(parents)-1].indent >= indent {
+			parents = parents[:len(parents)-1]
+		}
+		path := m[4]
+		if len(parents) > 0 {
+			path = parents[len(parents)-1].path + "." + m[4]
+		}
+		shown[path] = true
+		parents = append(parents, parent{indent, path})
+	}
+	// For each struct type, each field's paths; it must be shown at one.
+	type field struct {
+		typ  reflect.Type
+		name string
+	}
+	paths := map[field][]string{}
+	var order []field
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for typ.Kind() == reflect.Slice || typ.Kind() == reflect.Pointer {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ == reflect.TypeFor[time.Time]() {
+			return
+		}
+		for f := range typ.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			path := name
+			if prefix != "" {
+				path = prefix + "." + name
+			}
+			k := field{typ, name}
+			if paths[k] == nil {
+				order = append(order, k)
+			}
+			paths[k] = append(paths[k], path)
+			walk(path, f.Type)
+		}
+	}
+	walk("", reflect.TypeFor[Config]())
+	for _, k := range order {
+		if !slices.ContainsFunc(paths[k], func(p string) bool { return shown[p] }) {
+			t.Errorf("examples/modgate.yaml does not show %s", strings.Join(paths[k], " or "))
+		}
+	}
+	if len(order) < 50 {
+		t.Errorf("only %d fields found: the walk is broken", len(order))
+	}
+	t.Logf("%d fields, each shown", len(order))
 }
