@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -11,9 +10,10 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"golang.org/x/mod/module"
+
+	"github.com/modgate/modgate/internal/pgptest"
 )
 
 // TestReloadSigners: a key revoked in the signer files while the process
@@ -107,14 +107,8 @@ func TestReverifyWarnsOfExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b bytes.Buffer
-	w, _ := armor.Encode(&b, "PGP PUBLIC KEY BLOCK", nil)
-	if err := soon.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
 	keyFile := filepath.Join(t.TempDir(), "soon.asc")
-	if err := os.WriteFile(keyFile, b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(keyFile, pgptest.Public(t, soon), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	f.cfg.Signers[0].OpenPGPKeys = append(f.cfg.Signers[0].OpenPGPKeys, keyFile)

@@ -23,19 +23,20 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/modgate/modgate/config"
+	"github.com/modgate/modgate/internal/pgptest"
 	"github.com/modgate/modgate/internal/rawhash"
 	"github.com/modgate/modgate/internal/testrepo"
 	"github.com/modgate/modgate/pipeline"
 	"github.com/modgate/modgate/policies"
 	"github.com/modgate/modgate/reverify"
 	"github.com/modgate/modgate/sbom"
+	"github.com/modgate/modgate/sbom/sbomtest"
 	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/store/storetest"
 	"github.com/modgate/modgate/sumlog"
@@ -69,14 +70,8 @@ func buildCorpus(tb testing.TB, n, size int) *corpus {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var pub bytes.Buffer
-	w, _ := armor.Encode(&pub, "PGP PUBLIC KEY BLOCK", nil)
-	if err := e.Serialize(w); err != nil {
-		tb.Fatal(err)
-	}
-	w.Close()
 	keyFile := filepath.Join(dir, "releng.asc")
-	must(tb, os.WriteFile(keyFile, pub.Bytes(), 0o644))
+	must(tb, os.WriteFile(keyFile, pgptest.Public(tb, e), 0o644))
 	must(tb, os.MkdirAll(filepath.Join(dir, "policies"), 0o755))
 	must(tb, os.WriteFile(filepath.Join(dir, "policies", "licenses.yaml"), []byte(`modules: [corp.example]
 rules:
@@ -108,13 +103,7 @@ rules:
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { c.log.Close() })
-	priv, _, err := sbom.GenerateKeys([]byte("pw"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if c.signer, err = sbom.LoadSigner(priv, []byte("pw")); err != nil {
-		tb.Fatal(err)
-	}
+	c.signer = sbomtest.NewSigner(tb)
 
 	// Versions are built concurrently; publishing is serialized.
 	var mu sync.Mutex

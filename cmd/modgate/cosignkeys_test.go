@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/modgate/modgate/sbom"
+	"github.com/modgate/modgate/sbom/sbomtest"
 )
 
 // TestCosignKeys: after a rotation the key that signed earlier versions is
 // served beside the current one, named by the digest modgate's bundles
 // hint at, so a consumer finds the key that verifies a given bundle.
 func TestCosignKeys(t *testing.T) {
-	old, signer := newSigner(t), newSigner(t)
+	old, signer := sbomtest.NewSigner(t), sbomtest.NewSigner(t)
 	if err := signer.AddPrevious(old.PublicKeyPEM()); err != nil {
 		t.Fatal(err)
 	}
@@ -79,18 +80,4 @@ func TestCosignKeys(t *testing.T) {
 	if code, _ := get("/.well-known/modgate/cosign/0000.pub"); code != 404 {
 		t.Errorf("unknown key: %d", code)
 	}
-}
-
-// newSigner makes a cosign key pair and loads it.
-func newSigner(t *testing.T) *sbom.Signer {
-	t.Helper()
-	priv, _, err := sbom.GenerateKeys([]byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sbom.LoadSigner(priv, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/modgate/modgate/sbom"
+	"github.com/modgate/modgate/sbom/sbomtest"
 	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/store/storetest"
 	"github.com/modgate/modgate/sumlog"
@@ -35,14 +36,7 @@ func newSignedWorld(t testing.TB) *signedWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, _, err := sbom.GenerateKeys([]byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sbom.LoadSigner(priv, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sbomtest.NewSigner(t)
 	w := &signedWorld{world: newWorld(t, skey), signer: s}
 	w.opts.PublicKey = s.PublicKeyPEM()
 	w.opts.Memo = NewMemo()
@@ -383,13 +377,7 @@ func TestRotatedKey(t *testing.T) {
 	before := module.Version{Path: "corp.example/m", Version: "v1.0.0"}
 	after := module.Version{Path: "corp.example/m", Version: "v1.1.0"}
 	w.publish(t, before, "before")
-	priv, _, err := sbom.GenerateKeys([]byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.signer, err = sbom.LoadSigner(priv, []byte("pw")); err != nil {
-		t.Fatal(err)
-	}
+	w.signer = sbomtest.NewSigner(t)
 	w.publish(t, after, "after")
 	w.opts.PublicKey = w.signer.PublicKeyPEM()
 

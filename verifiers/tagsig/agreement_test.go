@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/modgate/modgate/internal/pgptest"
 )
 
 // The agreement corpus: real git repositories, real `git tag -s` with gpg and
@@ -397,7 +399,7 @@ func TestAgreement(t *testing.T) {
 	pubA := h.cmd(h.signHome, nil, "gpg", "--armor", "--export", fprA, fprS)
 	pubR := h.cmd(h.signHome, nil, "gpg", "--armor", "--export", fprR)
 	revCert := readRevocation(t, filepath.Join(h.signHome, "openpgp-revocs.d", fprR+".rev"))
-	trusted := [][]byte{[]byte(pubA), []byte(pubR), revCert, armoredPublic(t, expKey), armoredPublic(t, goodGo)}
+	trusted := [][]byte{[]byte(pubA), []byte(pubR), revCert, pgptest.Public(t, expKey), pgptest.Public(t, goodGo)}
 	ring := NewKeyring("release")
 	for i, b := range trusted {
 		if err := ring.AddOpenPGP(b); err != nil {

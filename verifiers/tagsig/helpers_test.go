@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
@@ -36,24 +35,6 @@ func newPGPEntity(tb testing.TB, name, email string, created time.Time, lifetime
 		tb.Fatalf("NewEntity: %v", err)
 	}
 	return e
-}
-
-// armoredPublic exports e's public key like `gpg --export --armor`.
-func armoredPublic(tb testing.TB, e *openpgp.Entity) []byte {
-	tb.Helper()
-	var buf bytes.Buffer
-	w, err := armor.Encode(&buf, "PGP PUBLIC KEY BLOCK", nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := e.Serialize(w); err != nil {
-		tb.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	buf.WriteByte('\n')
-	return buf.Bytes()
 }
 
 // pgpSign makes an armored detached signature over payload at time at, in

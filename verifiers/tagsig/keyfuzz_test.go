@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+
+	"github.com/modgate/modgate/internal/pgptest"
 )
 
 // The keyring files are configuration: written by people, copied between
@@ -96,14 +98,7 @@ func FuzzAddOpenPGP(f *testing.F) {
 	f.Add(body.Bytes(), true)
 	f.Fuzz(func(t *testing.T, data []byte, armored bool) {
 		if armored {
-			var b bytes.Buffer
-			w, err := armor.Encode(&b, "PGP PUBLIC KEY BLOCK", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.Write(data)
-			w.Close()
-			data = b.Bytes()
+			data = pgptest.Armor(t, "PGP PUBLIC KEY BLOCK", pgptest.Bytes(data))
 		}
 		k := NewKeyring("fuzz")
 		if err := k.AddOpenPGP(pub); err != nil {

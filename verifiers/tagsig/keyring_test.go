@@ -8,15 +8,17 @@ import (
 	"crypto/sha512"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/modgate/modgate/internal/pgptest"
 )
 
 // These tests run without git, gpg or ssh-keygen; the agreement test checks
@@ -49,7 +51,7 @@ func TestOpenPGPVerdicts(t *testing.T) {
 
 	ring := NewKeyring("release")
 	for _, e := range []*openpgp.Entity{good, expired, revoked} {
-		if err := ring.AddOpenPGP(armoredPublic(t, e)); err != nil {
+		if err := ring.AddOpenPGP(pgptest.Public(t, e)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -120,14 +122,7 @@ func rawPGPTag(t *testing.T, e *openpgp.Entity, at time.Time) *Tag {
 	if err := sig.Sign(h, e.PrivateKey, cfg); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	w, _ := armor.Encode(&out, "PGP SIGNATURE", nil)
-	if err := sig.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	out.WriteByte('\n')
-	tag, err := Parse(append(p, out.Bytes()...))
+	tag, err := Parse(append(p, pgptest.Armor(t, "PGP SIGNATURE", sig.Serialize)...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,19 +137,14 @@ func twoSignatureBlock(t *testing.T, payload []byte, at time.Time, es ...*openpg
 			t.Fatal(err)
 		}
 	}
-	var out bytes.Buffer
-	w, _ := armor.Encode(&out, "PGP SIGNATURE", nil)
-	w.Write(bin.Bytes())
-	w.Close()
-	out.WriteByte('\n')
-	return out.Bytes()
+	return pgptest.Armor(t, "PGP SIGNATURE", pgptest.Bytes(bin.Bytes()))
 }
 
 func TestOpenPGPSubkey(t *testing.T) {
 	now := time.Now()
 	e, sub, tag := subkeyEntity(t, now.Add(-time.Hour), now.Add(-time.Minute))
 	ring := NewKeyring("subs")
-	if err := ring.AddOpenPGP(armoredPublic(t, e)); err != nil {
+	if err := ring.AddOpenPGP(pgptest.Public(t, e)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := ring.Verify(tag, now)
@@ -165,36 +155,26 @@ func TestOpenPGPSubkey(t *testing.T) {
 		s.Principal != "Sub <sub@example.com>" {
 		t.Errorf("signer %+v", s)
 	}
-	if err := ring.AddOpenPGP(armoredPublic(t, e)); err == nil || !strings.Contains(err.Error(), "already in keyring") {
+	if err := ring.AddOpenPGP(pgptest.Public(t, e)); err == nil || !strings.Contains(err.Error(), "already in keyring") {
 		t.Errorf("adding the same key twice: %v", err)
 	}
 }
 
 func TestAddOpenPGPErrors(t *testing.T) {
 	e := newPGPEntity(t, "A", "a@example.com", time.Now().Add(-time.Hour), 0)
-	var priv bytes.Buffer
-	w, _ := armor.Encode(&priv, "PGP PRIVATE KEY BLOCK", nil)
-	if err := e.SerializePrivate(w, nil); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+	priv := pgptest.Armor(t, "PGP PRIVATE KEY BLOCK", func(w io.Writer) error { return e.SerializePrivate(w, nil) })
 	other := newPGPEntity(t, "B", "b@example.com", time.Now().Add(-time.Hour), 0)
 	if err := other.RevokeKey(packet.NoReason, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	var rev bytes.Buffer
-	w, _ = armor.Encode(&rev, "PGP PUBLIC KEY BLOCK", nil)
-	if err := other.Revocations[0].Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+	rev := pgptest.Armor(t, "PGP PUBLIC KEY BLOCK", other.Revocations[0].Serialize)
 
 	for name, in := range map[string][]byte{
 		"empty":                            nil,
 		"not armored":                      []byte("hello"),
-		"private key":                      priv.Bytes(),
+		"private key":                      priv,
 		"bad armor":                        []byte(pgpPublicKeyBegin + "\n\n!!!!\n-----END PGP PUBLIC KEY BLOCK-----\n"),
-		"revocation for a key not present": rev.Bytes(),
+		"revocation for a key not present": rev,
 	} {
 		err := NewKeyring("x").AddOpenPGP(in)
 		if !errors.Is(err, ErrMalformed) {
@@ -203,7 +183,7 @@ func TestAddOpenPGPErrors(t *testing.T) {
 	}
 	// Two blocks in one input are both read.
 	k := NewKeyring("x")
-	if err := k.AddOpenPGP(append(armoredPublic(t, e), armoredPublic(t, newPGPEntity(t, "C", "c@example.com", time.Now(), 0))...)); err != nil {
+	if err := k.AddOpenPGP(append(pgptest.Public(t, e), pgptest.Public(t, newPGPEntity(t, "C", "c@example.com", time.Now(), 0))...)); err != nil {
 		t.Fatal(err)
 	}
 	if len(k.pgp) != 2 {
@@ -431,7 +411,7 @@ func TestAddOpenPGPFailureLeavesKeyring(t *testing.T) {
 	now := time.Now()
 	trusted := newPGPEntity(t, "Rel Eng", "releng@example.com", now.Add(-time.Hour), 0)
 	ring := NewKeyring("release")
-	if err := ring.AddOpenPGP(armoredPublic(t, trusted)); err != nil {
+	if err := ring.AddOpenPGP(pgptest.Public(t, trusted)); err != nil {
 		t.Fatal(err)
 	}
 	tag := signedPGPTag(t, trusted, now.Add(-time.Minute), false)
@@ -443,14 +423,7 @@ func TestAddOpenPGPFailureLeavesKeyring(t *testing.T) {
 		if err := e.RevokeKey(packet.KeyCompromised, "lost", pgpConfig(now.Add(-time.Second), 0)); err != nil {
 			t.Fatal(err)
 		}
-		var b bytes.Buffer
-		w, _ := armor.Encode(&b, "PGP PUBLIC KEY BLOCK", nil)
-		if err := e.Revocations[len(e.Revocations)-1].Serialize(w); err != nil {
-			t.Fatal(err)
-		}
-		w.Close()
-		b.WriteByte('\n')
-		return b.Bytes()
+		return pgptest.Armor(t, "PGP PUBLIC KEY BLOCK", e.Revocations[len(e.Revocations)-1].Serialize)
 	}
 	stranger := newPGPEntity(t, "Stranger", "stranger@example.com", now.Add(-time.Hour), 0)
 	in := append(revocationBlock(trusted), revocationBlock(stranger)...)
@@ -484,7 +457,7 @@ func TestExpiring(t *testing.T) {
 	sub, _, _ := subkeyEntity(t, now.Add(-time.Hour), now)
 	ring := NewKeyring("release")
 	for _, e := range []*openpgp.Entity{soon, never, later, expired, revoked, sub} {
-		if err := ring.AddOpenPGP(armoredPublic(t, e)); err != nil {
+		if err := ring.AddOpenPGP(pgptest.Public(t, e)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/modgate/modgate/internal/memo"
+	"github.com/modgate/modgate/internal/pgptest"
 )
 
 // freshVerify verifies tag with a new keyring holding e (as it is now):
@@ -19,7 +20,7 @@ import (
 func freshVerify(t *testing.T, e *openpgp.Entity, tag *Tag, now time.Time) error {
 	t.Helper()
 	ring := NewKeyring("r")
-	if err := ring.AddOpenPGP(armoredPublic(t, e)); err != nil {
+	if err := ring.AddOpenPGP(pgptest.Public(t, e)); err != nil {
 		t.Fatal(err)
 	}
 	_, err := ring.Verify(tag, now)
@@ -52,7 +53,7 @@ func TestMemoRechecks(t *testing.T) {
 	// Expiry: a key valid for two hours, created an hour ago.
 	exp := newPGPEntity(t, "Exp", "exp@example.com", now.Add(-time.Hour), 7200)
 	ring := NewKeyring("r")
-	if err := ring.AddOpenPGP(armoredPublic(t, exp)); err != nil {
+	if err := ring.AddOpenPGP(pgptest.Public(t, exp)); err != nil {
 		t.Fatal(err)
 	}
 	tag := signedPGPTag(t, exp, now.Add(-time.Minute), false)
@@ -67,7 +68,7 @@ func TestMemoRechecks(t *testing.T) {
 	// Revocation of the primary key, after the memo has it.
 	rev := newPGPEntity(t, "Rev", "rev@example.com", now.Add(-time.Hour), 0)
 	ring = NewKeyring("r")
-	if err := ring.AddOpenPGP(armoredPublic(t, rev)); err != nil {
+	if err := ring.AddOpenPGP(pgptest.Public(t, rev)); err != nil {
 		t.Fatal(err)
 	}
 	tag = signedPGPTag(t, rev, now.Add(-time.Minute), false)
@@ -82,7 +83,7 @@ func TestMemoRechecks(t *testing.T) {
 	// Revocation of the signing subkey.
 	sub, sk, tag := subkeyEntity(t, now.Add(-time.Hour), now.Add(-time.Minute))
 	ring = NewKeyring("r")
-	if err := ring.AddOpenPGP(armoredPublic(t, sub)); err != nil {
+	if err := ring.AddOpenPGP(pgptest.Public(t, sub)); err != nil {
 		t.Fatal(err)
 	}
 	ok(ring, tag, now)
