@@ -125,7 +125,8 @@ func (p *Pipeline) identify(ctx context.Context, j *Job) error {
 	// with its go.mod in <dir> (or <dir>/vN): a tag for one directory
 	// whose go.mod claims another's path would publish, under that path,
 	// what the origin never serves for it.
-	if pathPrefix, _, _ := module.SplitPathVersion(mpath); prefix != "" && !strings.HasSuffix(pathPrefix, "/"+prefix) {
+	pathPrefix, _, _ := module.SplitPathVersion(mpath)
+	if prefix != "" && !strings.HasSuffix(pathPrefix, "/"+prefix) {
 		return reject(fmt.Errorf("%w: tag %s is for directory %s, but the go.mod there declares module %s, whose path does not end in /%s: the go command would never take this tag for it",
 			ErrBadGoMod, j.Request.Tag, prefix, mpath, prefix))
 	}
@@ -136,7 +137,6 @@ func (p *Pipeline) identify(ctx context.Context, j *Job) error {
 	// When the repository's root module path is known, the module is
 	// exactly <root>/<dir>: the one the go command would fetch from here.
 	if len(j.Roots) > 0 {
-		pathPrefix, _, _ := module.SplitPathVersion(mpath)
 		var want []string
 		for _, root := range j.Roots {
 			want = append(want, path.Join(root, prefix))

@@ -228,9 +228,3 @@ func allowedWord(ok bool) string {
 	}
 	return "denied"
 }
-
-// loadPolicySet loads a directory for a reload: one error listing every
-// problem, nothing printed.
-func loadPolicySet(dir string) (*policies.Set, error) {
-	return policies.Load(dir)
-}

@@ -24,6 +24,7 @@ import (
 	"github.com/modgate/modgate/config"
 	"github.com/modgate/modgate/metrics"
 	"github.com/modgate/modgate/pipeline"
+	"github.com/modgate/modgate/policies"
 	"github.com/modgate/modgate/queue"
 	"github.com/modgate/modgate/sbom"
 	"github.com/modgate/modgate/server"
@@ -395,7 +396,7 @@ func (r *policyReloader) reload(force bool) {
 		return
 	}
 	r.last = s
-	set, err := loadPolicySet(r.dir)
+	set, err := policies.Load(r.dir)
 	if err != nil {
 		r.log.Error("policies not reloaded: the new set does not compile; keeping the old one", "dir", r.dir, "err", err)
 		return
