@@ -26,6 +26,8 @@ type Signer struct {
 	Principal string `json:"principal"`
 	// KeyName is the name of the Keyring (the signer group) that verified it.
 	KeyName string `json:"key_name"`
+	// validity is set by Verify (Validity).
+	validity Validity
 }
 
 // Keyring is one configured signer group: a set of trusted keys with one

@@ -33,14 +33,35 @@ func (k *Keyring) verifyPGP(key openpgp.Key, sig *packet.Signature, payload, bod
 // signatures involved expired. TestMemoAgrees holds it to the library's
 // answers.
 func pgpDetails(key *openpgp.Key, sig *packet.Signature, now time.Time) error {
+	critical := ""
+	for _, n := range sig.Notations {
+		if n.IsCritical {
+			critical = n.Name
+			break
+		}
+	}
+	var lifetime uint32
+	if sig.SigLifetimeSecs != nil {
+		lifetime = *sig.SigLifetimeSecs
+	}
+	return pgpDetailsOf(key, critical, sig.CreationTime, lifetime, now)
+}
+
+// pgpDetailsOf is pgpDetails of a signature known by what it reads of it:
+// the name of its first critical notation ("" for none), its creation time
+// and its lifetime in seconds (0 for none).
+func pgpDetailsOf(key *openpgp.Key, critical string, created time.Time, lifetime uint32, now time.Time) error {
 	primarySig, primaryIdentity := key.Entity.PrimarySelfSignature()
 	bySubkey := key.PublicKey != key.Entity.PrimaryKey
-	sigs := []*packet.Signature{sig, primarySig}
+	sigs := []*packet.Signature{primarySig}
 	if bySubkey {
 		if key.SelfSignature == nil {
 			return pgperrors.StructuralError("signing subkey without a binding signature")
 		}
 		sigs = append(sigs, key.SelfSignature, key.SelfSignature.EmbeddedSignature)
+	}
+	if critical != "" {
+		return pgperrors.SignatureError("unknown critical notation: " + critical)
 	}
 	for _, s := range sigs {
 		if s == nil {
@@ -58,10 +79,25 @@ func pgpDetails(key *openpgp.Key, sig *packet.Signature, now time.Time) error {
 	if key.Entity.PrimaryKey.KeyExpired(primarySig, now) || bySubkey && key.PublicKey.KeyExpired(key.SelfSignature, now) {
 		return pgperrors.ErrKeyExpired
 	}
+	if sigExpired(created, lifetime, now) {
+		return pgperrors.ErrSignatureExpired
+	}
 	for _, s := range sigs {
 		if s.SigExpired(now) {
 			return pgperrors.ErrSignatureExpired
 		}
 	}
 	return nil
+}
+
+// sigExpired is packet.Signature.SigExpired of a signature made at created
+// with a lifetime of so many seconds (0: none).
+func sigExpired(created time.Time, lifetime uint32, now time.Time) bool {
+	if created.Unix() > now.Unix() {
+		return true
+	}
+	if lifetime == 0 {
+		return false
+	}
+	return now.Unix() > created.Add(time.Duration(lifetime)*time.Second).Unix()
 }

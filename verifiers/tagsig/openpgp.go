@@ -236,21 +236,36 @@ func (k *Keyring) verifyOpenPGP(t *Tag, now time.Time) (*Signer, error) {
 		// One key at a time, so that we know which key verified.
 		err := k.verifyPGP(key, sig, t.Payload, body, now)
 		if err == nil {
-			return pgpSigner(key), nil
+			s := pgpSigner(key)
+			s.validity = newPGPValidity(key, sig)
+			return s, nil
 		}
-		desc := fmt.Sprintf("openpgp key %s (%s)", pgpFingerprint(key.PublicKey), primaryName(key.Entity))
-		at := now.UTC().Format(time.RFC3339)
-		switch {
-		case errors.Is(err, pgperrors.ErrKeyRevoked):
-			return nil, sigErr(ErrKeyRevoked, err, "%s is revoked at %s", desc, at)
-		case errors.Is(err, pgperrors.ErrKeyExpired):
-			return nil, sigErr(ErrKeyExpired, err, "%s is expired at %s", desc, at)
-		case errors.Is(err, pgperrors.ErrSignatureExpired):
-			return nil, sigErr(ErrKeyExpired, err, "%s: the signature or a binding signature is expired at %s", desc, at)
+		if err := pgpTimeError(key, err, now); err != nil {
+			return nil, err
 		}
-		lastErr = sigErr(ErrBadSignature, err, "%s: signature does not verify", desc)
+		lastErr = sigErr(ErrBadSignature, err, "%s: signature does not verify", pgpDesc(key))
 	}
 	return nil, lastErr
+}
+
+func pgpDesc(key openpgp.Key) string {
+	return fmt.Sprintf("openpgp key %s (%s)", pgpFingerprint(key.PublicKey), primaryName(key.Entity))
+}
+
+// pgpTimeError is Verify's error for a verification that failed at now
+// because a key was revoked or a key or signature expired; nil for any
+// other failure.
+func pgpTimeError(key openpgp.Key, err error, now time.Time) error {
+	at := now.UTC().Format(time.RFC3339)
+	switch {
+	case errors.Is(err, pgperrors.ErrKeyRevoked):
+		return sigErr(ErrKeyRevoked, err, "%s is revoked at %s", pgpDesc(key), at)
+	case errors.Is(err, pgperrors.ErrKeyExpired):
+		return sigErr(ErrKeyExpired, err, "%s is expired at %s", pgpDesc(key), at)
+	case errors.Is(err, pgperrors.ErrSignatureExpired):
+		return sigErr(ErrKeyExpired, err, "%s: the signature or a binding signature is expired at %s", pgpDesc(key), at)
+	}
+	return nil
 }
 
 // onlySignature insists that the armored body is exactly one signature

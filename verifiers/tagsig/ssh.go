@@ -78,6 +78,7 @@ func (k *Keyring) verifySSH(t *Tag) (*Signer, error) {
 				Fingerprint:        fp,
 				PrimaryFingerprint: fp,
 				Principal:          e.principals[0],
+				validity:           Validity{sshValid},
 			}, nil
 		}
 		if firstErr == nil {
