@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -75,6 +76,9 @@ type compiledRule struct {
 	*Rule
 	prg cel.Program
 	msg message
+	// usesTime: the expression reads now or calls age, so its result may
+	// change with the time of evaluation alone.
+	usesTime bool
 }
 
 // Load reads the policy files (*.yaml, *.yml; not recursive, names starting
@@ -146,7 +150,9 @@ func newEnv(c Config) (*cel.Env, error) {
 
 // program compiles one CEL expression found in scalar s at offset off
 // (a message may hold several), requiring its type be want (nil: any).
-func (s *Set) program(f *File, r *Rule, src scalar, off int, text string, want *cel.Type) (cel.Program, []error) {
+// With usesTime, it reports there whether the expression reads the time
+// of evaluation (readsTime).
+func (s *Set) program(f *File, r *Rule, src scalar, off int, text string, want *cel.Type, usesTime *bool) (cel.Program, []error) {
 	at := func(loc common.Location) (int, int) {
 		o := off + offsetOf(text, loc.Line(), loc.Column())
 		return src.pos(o)
@@ -170,6 +176,9 @@ func (s *Set) program(f *File, r *Rule, src scalar, off int, text string, want *
 			errs = append(errs, fail(line, col, p.msg)...)
 		}
 		return nil, errs
+	}
+	if usesTime != nil {
+		*usesTime = readsTime(ast)
 	}
 	line, col := src.pos(off)
 	if want != nil && !ast.OutputType().IsExactType(want) {
@@ -197,11 +206,44 @@ func (s *Set) program(f *File, r *Rule, src scalar, off int, text string, want *
 
 func (s *Set) compileRule(f *File, r *Rule) (*compiledRule, []error) {
 	cr := &compiledRule{Rule: r}
-	prg, errs := s.program(f, r, r.expr, 0, r.Expr, cel.BoolType)
+	prg, errs := s.program(f, r, r.expr, 0, r.Expr, cel.BoolType, &cr.usesTime)
 	cr.prg = prg
 	msg, merrs := s.compileMessage(f, r)
 	cr.msg = msg
 	return cr, append(errs, merrs...)
+}
+
+// readsTime reports whether a checked expression refers to the variable
+// now or calls age (which measures from now): the only ways an expression
+// can see the time it is evaluated at.
+func readsTime(a *cel.Ast) bool {
+	for _, ref := range a.NativeRep().ReferenceMap() {
+		if ref.Name == "now" {
+			return true
+		}
+		if slices.Contains(ref.OverloadIDs, ovAge) {
+			return true
+		}
+	}
+	return false
+}
+
+// UsesTime reports whether a rule of the set reads the time it is
+// evaluated at (the variable now, or age()): only then can Evaluate decide
+// differently on the same input at another time. Messages are not rules:
+// they never change whether a module is allowed.
+func (s *Set) UsesTime() bool {
+	if s == nil {
+		return false
+	}
+	for _, f := range s.files {
+		for _, r := range f.rules {
+			if r.usesTime {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func costString(c uint64) string {

@@ -361,3 +361,43 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("max estimated cost below the cost limit: no error")
 	}
 }
+
+// TestUsesTime: a set uses the time when a rule reads now or calls age,
+// directly or inside a macro; a message that does is not a rule; the
+// example policy that measures age does.
+func TestUsesTime(t *testing.T) {
+	for _, tc := range []struct {
+		expr string
+		want bool
+	}{
+		{`input.module.version != "v9.9.9"`, false},
+		{`now > timestamp("2020-01-01T00:00:00Z")`, true},
+		{`!known(input.module.time) || age(input.module.time) > duration("24h")`, true},
+		{`input.dependencies.all(d, !known(d.time) || age(d.time) > duration("1h"))`, true},
+		{`input.dependencies.all(d, known(d.time))`, false},
+		{`timestamp("2030-01-01T00:00:00Z") > input.module.time`, false},
+	} {
+		set := compileFiles(t, Config{}, map[string]string{"a.yaml": fmt.Sprintf(`
+modules: [corp.example]
+rules:
+  - name: r
+    expr: >-
+      %s
+    message: "checked at {{now}}"
+`, tc.expr)})
+		if got := set.UsesTime(); got != tc.want {
+			t.Errorf("%s: UsesTime %v, want %v", tc.expr, got, tc.want)
+		}
+	}
+	ex, err := Load("examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ex.UsesTime() {
+		t.Error("the examples (min-age.yaml) use the time, UsesTime says not")
+	}
+	var none *Set
+	if none.UsesTime() {
+		t.Error("a nil set uses the time")
+	}
+}

@@ -53,7 +53,7 @@ func (s *Set) compileMessage(f *File, r *Rule) (message, []error) {
 			line, col := r.message.pos(pos + i)
 			errs = append(errs, &Error{File: f.path, Line: line, Col: col, Rule: r.Name, Err: `message: empty "{{}}"`})
 		} else {
-			prg, perrs := s.program(f, r, r.message, start, expr, nil)
+			prg, perrs := s.program(f, r, r.message, start, expr, nil, nil)
 			errs = append(errs, perrs...)
 			m.parts = append(m.parts, msgPart{prg: prg})
 		}
