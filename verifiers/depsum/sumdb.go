@@ -113,6 +113,10 @@ type SumDB struct {
 	gen *generation
 }
 
+// epochs numbers the generations of every SumDB of the process, so that no
+// two share an Epoch.
+var epochs atomic.Uint64
+
 // NewSumDB returns a SumDB for opts (after opts.WithDefaults()).
 func NewSumDB(opts SumDBOptions) (*SumDB, error) {
 	opts = opts.WithDefaults()
@@ -192,11 +196,27 @@ func (db *SumDB) current() *generation {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.gen == nil {
-		g := &generation{db: db, failures: make(map[string]*fetchError)}
+		g := &generation{db: db, failures: make(map[string]*fetchError), epoch: epochs.Add(1)}
 		g.client = sumdb.NewClient(g)
 		db.gen = g
 	}
 	return db.gen
+}
+
+// Epoch names the client generation that answers lookups: while it stays
+// the same, Lookup gives the same answer for a version it answered before
+// (the client's, kept), so a caller may remember conclusions drawn from
+// answers it read with the same Epoch before and after. It changes when a
+// new client starts (at the first lookup, and after a failure or the
+// loads bound retired the last one); no two SumDBs of a process have the
+// same. 0: no client has started since the last one was retired.
+func (db *SumDB) Epoch() uint64 {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.gen == nil {
+		return 0
+	}
+	return db.gen.epoch
 }
 
 // retire makes the next lookup start a fresh client, unless another lookup
@@ -214,6 +234,7 @@ func (db *SumDB) retire(g *generation) {
 // (fmt.Errorf with %v): classify finds them again in that text.
 type generation struct {
 	db     *SumDB
+	epoch  uint64 // Epoch
 	client *sumdb.Client
 	// loads counts the records and tiles the client read (ReadCache,
 	// ReadRemote): what it holds in memory.

@@ -348,7 +348,8 @@ func TestClientLivesWhileLookupsRepeat(t *testing.T) {
 
 // TestAnswersKept: a client's answer is given again without asking it (as
 // it would from its own memory), a caller changing what it got changes no
-// later answer, and a fresh client starts without them.
+// later answer, and a fresh client starts without them, under another
+// Epoch (as does another SumDB).
 func TestAnswersKept(t *testing.T) {
 	a := newTestDB(t, recordsFor(modX, modY), modX, modY)
 	db := newTestSumDB(t, a.srv.URL, t.TempDir())
@@ -368,8 +369,22 @@ func TestAnswersKept(t *testing.T) {
 	if g.loads.Load() != loads || db.current() != g {
 		t.Errorf("the second lookup loaded %d more or changed client", g.loads.Load()-loads)
 	}
+	epoch := db.Epoch()
+	if epoch == 0 {
+		t.Fatal("epoch 0 with a client")
+	}
 	db.retire(g)
+	if db.Epoch() != 0 {
+		t.Errorf("epoch %d with no client", db.Epoch())
+	}
 	if _, ok := db.current().answered(x); ok {
 		t.Error("a fresh client started with the old one's answers")
+	}
+	if db.Epoch() == epoch || db.Epoch() == 0 {
+		t.Errorf("a fresh client's epoch %d, the old one's %d", db.Epoch(), epoch)
+	}
+	other := newTestSumDB(t, a.srv.URL, t.TempDir())
+	if _, err := other.Lookup(ctx, x); err != nil || other.Epoch() == db.Epoch() {
+		t.Errorf("another SumDB: epoch %d, %v; this one's %d", other.Epoch(), err, db.Epoch())
 	}
 }
