@@ -79,37 +79,47 @@ type vsaPredicate struct {
 	SLSAVersion        string               `json:"slsaVersion,omitempty"`
 }
 
-func (sum Summary) statement() (*statement, error) {
+// check validates sum and returns the dirHash of its zip.
+func (sum Summary) check() (h1 string, err error) {
 	if err := module.Check(sum.Module, sum.Version); err != nil {
-		return nil, err
+		return "", err
 	}
 	if !isHexDigest(sum.ZipSHA256, 64) && !(sum.ZipSHA256 == "" && sum.byDirHash) {
-		return nil, fmt.Errorf("zip SHA-256 %q is not 64 lowercase hex digits", sum.ZipSHA256)
+		return "", fmt.Errorf("zip SHA-256 %q is not 64 lowercase hex digits", sum.ZipSHA256)
 	}
-	h1, err := dirHash(sum.ZipHash)
-	if err != nil {
-		return nil, err
+	if h1, err = dirHash(sum.ZipHash); err != nil {
+		return "", err
 	}
 	switch {
 	case sum.PolicyURI == "":
-		return nil, errors.New("no policy URI")
+		return "", errors.New("no policy URI")
 	case sum.VerifierID == "":
-		return nil, errors.New("no verifier id")
+		return "", errors.New("no verifier id")
 	case sum.Verified.IsZero():
-		return nil, errors.New("no verification time")
+		return "", errors.New("no verification time")
 	}
-	policy := ResourceDescriptor{URI: sum.PolicyURI}
 	if sum.PolicyDigest != "" {
 		alg, value, ok := strings.Cut(sum.PolicyDigest, ":")
 		if !ok || alg == "" || !isHexDigest(value, 0) {
-			return nil, fmt.Errorf("policy digest %q is not <algorithm>:<lowercase hex>", sum.PolicyDigest)
+			return "", fmt.Errorf("policy digest %q is not <algorithm>:<lowercase hex>", sum.PolicyDigest)
 		}
-		policy.Digest = map[string]string{alg: value}
 	}
 	for _, in := range sum.Inputs {
 		if len(in.Digest) == 0 {
-			return nil, fmt.Errorf("input %q has no digest", in.URI+in.Name)
+			return "", fmt.Errorf("input %q has no digest", in.URI+in.Name)
 		}
+	}
+	return h1, nil
+}
+
+func (sum Summary) statement() (*statement, error) {
+	h1, err := sum.check()
+	if err != nil {
+		return nil, err
+	}
+	policy := ResourceDescriptor{URI: sum.PolicyURI}
+	if alg, value, ok := strings.Cut(sum.PolicyDigest, ":"); ok {
+		policy.Digest = map[string]string{alg: value}
 	}
 	escPath, _ := module.EscapePath(sum.Module)
 	escVersion, _ := module.EscapeVersion(sum.Version)
@@ -380,40 +390,22 @@ func isHexDigest(s string, n int) bool {
 
 // SignSummaries signs one statement whose subjects are the zips of every
 // summary in sums (a summary without ZipSHA256 names its zip by dirHash
-// alone: the h1: its files were hashed to, what the go command checks), which must share the verifier, policy and time: a
-// re-verification run attests every version of a batch with one
-// signature. The predicate's resourceUri is resourceURI (the run); its
-// inputs are every summary's inputs. cosign verify-blob-attestation accepts
-// the envelope for any one of the zips, as for a single summary.
+// alone: the h1: its files were hashed to, what the go command checks),
+// which must share the verifier, policy and time: a re-verification run
+// attests every version of a batch with one signature. The predicate's
+// resourceUri is resourceURI (the run); its inputs are every summary's
+// inputs. cosign verify-blob-attestation accepts the envelope for any one
+// of the zips, as for a single summary.
 func (s *Signer) SignSummaries(sums []Summary, resourceURI string) ([]byte, error) {
-	if len(sums) == 0 {
-		return nil, errors.New("verification summary: no subjects")
-	}
-	var st *statement
-	for i, sum := range sums {
-		sum.byDirHash = true
-		one, err := sum.statement()
-		if err != nil {
-			return nil, &module.ModuleError{Path: sum.Module, Version: sum.Version, Err: fmt.Errorf("verification summary: %w", err)}
-		}
-		if i == 0 {
-			st = one
-			st.Predicate.ResourceURI = resourceURI
-			continue
-		}
-		if one.Predicate.Policy.URI != st.Predicate.Policy.URI || one.Predicate.TimeVerified != st.Predicate.TimeVerified {
-			return nil, errors.New("verification summary: summaries of one batch differ in policy or time")
-		}
-		st.Subject = append(st.Subject, one.Subject...)
-		st.Predicate.InputAttestations = append(st.Predicate.InputAttestations, one.Predicate.InputAttestations...)
-	}
-	payload, err := json.Marshal(st)
+	payload, err := batchPayload(sums, resourceURI)
 	if err != nil {
 		return nil, err
 	}
-	env, err := dsse.WrapSigner(s.sv, inTotoPayloadType).SignMessage(bytes.NewReader(payload))
+	// What dsse.WrapSigner(s.sv, inTotoPayloadType).SignMessage does, with
+	// the envelope written directly (dsseEnvelope).
+	sig, err := s.sv.SignMessage(bytes.NewReader(ssldsse.PAE(inTotoPayloadType, payload)))
 	if err != nil {
 		return nil, fmt.Errorf("signing verification summary: %w", err)
 	}
-	return append(env, '\n'), nil
+	return append(dsseEnvelope(inTotoPayloadType, payload, sig), '\n'), nil
 }
