@@ -4,23 +4,44 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
 
+// A dirFD is a directory of the store, by its path: files are opened by
+// their path within it.
+type dirFD struct{ path string }
+
+// Name is the directory's path.
+func (d dirFD) Name() string { return d.path }
+
+// Close does nothing: nothing is open.
+func (d dirFD) Close() error { return nil }
+
 // openIn opens the file name (one path element) of directory dir.
-func openIn(dir *os.File, name string) (*os.File, error) {
+func openIn(dir dirFD, name string) (*os.File, error) {
 	return os.Open(filepath.Join(dir.Name(), name))
 }
 
-// openDir opens the directory path.
-func openDir(path string) (*os.File, error) { return os.Open(path) }
+// openDir checks that path is a directory.
+func openDir(path string) (dirFD, error) {
+	fi, err := os.Stat(path)
+	if err == nil && !fi.IsDir() {
+		err = &os.PathError{Op: "open", Path: path, Err: errors.New("not a directory")}
+	}
+	if err != nil {
+		return dirFD{}, err
+	}
+	return dirFD{path}, nil
+}
 
 // statIn checks that name (one path element) of directory dir exists as a
 // regular file.
-func statIn(dir *os.File, name string) error {
+func statIn(dir dirFD, name string) error {
 	fi, err := os.Lstat(filepath.Join(dir.Name(), name))
 	if err != nil {
 		return err
@@ -32,24 +53,24 @@ func statIn(dir *os.File, name string) error {
 }
 
 // linkIn hard-links name of directory from as newName of directory to.
-func linkIn(from *os.File, name string, to *os.File, newName string) error {
+func linkIn(from dirFD, name string, to dirFD, newName string) error {
 	return os.Link(filepath.Join(from.Name(), name), filepath.Join(to.Name(), newName))
 }
 
 // renameIn renames name to newName within directory dir.
-func renameIn(dir *os.File, name, newName string) error {
+func renameIn(dir dirFD, name, newName string) error {
 	return os.Rename(filepath.Join(dir.Name(), name), filepath.Join(dir.Name(), newName))
 }
 
 // removeIn removes the file name of directory dir.
-func removeIn(dir *os.File, name string) error {
+func removeIn(dir dirFD, name string) error {
 	return os.Remove(filepath.Join(dir.Name(), name))
 }
 
 // readIn reads the regular file name of directory dir whole (at most limit
 // bytes, else ErrTooLarge) into buf when it has the capacity.
-func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) {
-	f, err := openIn(dir, name)
+func readIn(dir dirFD, base, suffix string, limit int64, buf []byte) ([]byte, error) {
+	f, err := openIn(dir, base+suffix)
 	if err != nil {
 		return nil, err
 	}
@@ -72,4 +93,14 @@ func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) 
 		return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, f.Name(), limit)
 	}
 	return b.Bytes(), nil
+}
+
+// readInIfExists is readIn, but a file that does not exist is nil data and
+// no error.
+func readInIfExists(dir dirFD, base, suffix string, limit int64, buf []byte) ([]byte, error) {
+	data, err := readIn(dir, base, suffix, limit, buf)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
 }

@@ -10,12 +10,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// A dirFD is an open directory of the store, by its descriptor: files are
+// opened relative to it. A bare descriptor, not an *os.File: os.NewFile
+// costs an fcntl and a finalizer, per version of a re-verification run.
+type dirFD struct {
+	fd   int
+	path string
+}
+
+// Name is the directory's path, for messages.
+func (d dirFD) Name() string { return d.path }
+
+// Close closes the directory.
+func (d dirFD) Close() error { return unix.Close(d.fd) }
+
 // openIn opens the file name (one path element) of directory dir for
 // reading, never following a symbolic link. openat and os.NewFile: a file
 // the runtime does not try to register with its poller, which os.Open and
 // os.Root do for every file (four fcntl and an epoll_ctl that fails for
 // regular files; a third of the system calls of reading a small file).
-func openIn(dir *os.File, name string) (*os.File, error) {
+func openIn(dir dirFD, name string) (*os.File, error) {
 	fd, err := openat(dir, name)
 	if err != nil {
 		return nil, err
@@ -24,22 +38,22 @@ func openIn(dir *os.File, name string) (*os.File, error) {
 }
 
 // openDir opens the directory path, not following a symbolic link as its
-// last element, without registering it with the runtime's poller.
-func openDir(path string) (*os.File, error) {
+// last element.
+func openDir(path string) (dirFD, error) {
 	fd, err := eintr(func() (int, error) {
 		return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
 	})
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return dirFD{}, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	return os.NewFile(uintptr(fd), path), nil
+	return dirFD{fd, path}, nil
 }
 
 // statIn checks that name (one path element) of directory dir exists as a
 // regular file, not following a symbolic link.
-func statIn(dir *os.File, name string) error {
+func statIn(dir dirFD, name string) error {
 	var st unix.Stat_t
-	if err := ignoringEINTR(func() error { return unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+	if err := ignoringEINTR(func() error { return unix.Fstatat(dir.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
 		return &os.PathError{Op: "fstatat", Path: filepath.Join(dir.Name(), name), Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
@@ -50,8 +64,8 @@ func statIn(dir *os.File, name string) error {
 
 // linkIn hard-links name of directory from as newName of directory to
 // (one path element each); an existing newName is fs.ErrExist.
-func linkIn(from *os.File, name string, to *os.File, newName string) error {
-	err := ignoringEINTR(func() error { return unix.Linkat(int(from.Fd()), name, int(to.Fd()), newName, 0) })
+func linkIn(from dirFD, name string, to dirFD, newName string) error {
+	err := ignoringEINTR(func() error { return unix.Linkat(from.fd, name, to.fd, newName, 0) })
 	if err != nil {
 		return &os.LinkError{Op: "linkat", Old: filepath.Join(from.Name(), name), New: filepath.Join(to.Name(), newName), Err: err}
 	}
@@ -60,8 +74,8 @@ func linkIn(from *os.File, name string, to *os.File, newName string) error {
 
 // renameIn renames name to newName within directory dir, replacing
 // newName atomically.
-func renameIn(dir *os.File, name, newName string) error {
-	err := ignoringEINTR(func() error { return unix.Renameat(int(dir.Fd()), name, int(dir.Fd()), newName) })
+func renameIn(dir dirFD, name, newName string) error {
+	err := ignoringEINTR(func() error { return unix.Renameat(dir.fd, name, dir.fd, newName) })
 	if err != nil {
 		return &os.LinkError{Op: "renameat", Old: filepath.Join(dir.Name(), name), New: filepath.Join(dir.Name(), newName), Err: err}
 	}
@@ -69,8 +83,8 @@ func renameIn(dir *os.File, name, newName string) error {
 }
 
 // removeIn removes the file name of directory dir.
-func removeIn(dir *os.File, name string) error {
-	err := ignoringEINTR(func() error { return unix.Unlinkat(int(dir.Fd()), name, 0) })
+func removeIn(dir dirFD, name string) error {
+	err := ignoringEINTR(func() error { return unix.Unlinkat(dir.fd, name, 0) })
 	if err != nil {
 		return &os.PathError{Op: "unlinkat", Path: filepath.Join(dir.Name(), name), Err: err}
 	}
@@ -93,34 +107,53 @@ func ignoringEINTR(fn func() error) error {
 }
 
 // openat opens name in dir read-only, not following a symbolic link.
-func openat(dir *os.File, name string) (int, error) {
+func openat(dir dirFD, name string) (int, error) { return openatParts(dir, name, "") }
+
+// openatParts is openat of the name base+suffix.
+func openatParts(dir dirFD, base, suffix string) (int, error) {
 	fd, err := eintr(func() (int, error) {
-		return unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		return sysOpenat(dir.fd, base, suffix, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW)
 	})
 	if err != nil {
-		return -1, &os.PathError{Op: "openat", Path: filepath.Join(dir.Name(), name), Err: err}
+		return -1, &os.PathError{Op: "openat", Path: filepath.Join(dir.Name(), base+suffix), Err: err}
 	}
 	return fd, nil
 }
 
-// readIn reads the regular file name of directory dir whole (at most limit
-// bytes, else ErrTooLarge) into buf when it has the capacity: openat,
-// fstat, read until the end, close, and nothing else.
-func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) {
-	fd, err := openat(dir, name)
+// readInIfExists is readIn, but a file that does not exist is nil data and
+// no error, found without making one: a state file most versions lack.
+func readInIfExists(dir dirFD, base, suffix string, limit int64, buf []byte) ([]byte, error) {
+	fd, err := eintr(func() (int, error) {
+		return sysOpenat(dir.fd, base, suffix, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW)
+	})
+	if err == unix.ENOENT {
+		return nil, nil
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	return readIn(dir, base, suffix, limit, buf)
+}
+
+// readIn reads the regular file base+suffix of directory dir whole (at
+// most limit bytes, else ErrTooLarge) into buf when it has the capacity:
+// openat, fstat, read until the end, close, and nothing else.
+func readIn(dir dirFD, base, suffix string, limit int64, buf []byte) ([]byte, error) {
+	fd, err := openatParts(dir, base, suffix)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
+	name := func() string { return filepath.Join(dir.Name(), base+suffix) }
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &os.PathError{Op: "fstat", Path: filepath.Join(dir.Name(), name), Err: err}
+		return nil, &os.PathError{Op: "fstat", Path: name(), Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, filepath.Join(dir.Name(), name))
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, name())
 	}
 	if st.Size > limit {
-		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrTooLarge, filepath.Join(dir.Name(), name), st.Size, limit)
+		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrTooLarge, name(), st.Size, limit)
 	}
 	// One byte more than the size: a file that grew is read to its end.
 	if int64(cap(buf)) < st.Size+1 {
@@ -130,7 +163,7 @@ func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) 
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > limit {
-				return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, filepath.Join(dir.Name(), name), limit)
+				return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, name(), limit)
 			}
 			buf = append(buf, 0)[:len(buf)]
 		}
@@ -139,11 +172,11 @@ func readIn(dir *os.File, name string, limit int64, buf []byte) ([]byte, error) 
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: filepath.Join(dir.Name(), name), Err: err}
+			return nil, &os.PathError{Op: "read", Path: name(), Err: err}
 		}
 		if n == 0 {
 			if int64(len(buf)) > limit {
-				return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, filepath.Join(dir.Name(), name), limit)
+				return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, name(), limit)
 			}
 			return buf, nil
 		}

@@ -129,7 +129,10 @@ func (d *Dir) WriteReverified(ctx context.Context, m module.Version, envelope []
 // WriteReverifiedBatch makes envelope the latest re-verification summary of
 // every version in ms (a statement with all of them as subjects): the
 // content is written once and hard-linked into place per version. Not
-// synced, as WriteReverified.
+// synced, as WriteReverified. The versions must be published (the caller
+// has just read them): they are not looked up again, since a published
+// version never stops being one, and a state file beside a version that
+// is not published would never be served (OpenFile looks for .info).
 func (d *Dir) WriteReverifiedBatch(ctx context.Context, ms []module.Version, envelope []byte) error {
 	shared := filepath.Join(d.root, tmpPrefix+"reverified")
 	if err := os.MkdirAll(shared, 0o755); err != nil {
@@ -179,7 +182,7 @@ func (d *Dir) WriteReverifiedBatch(ctx context.Context, ms []module.Version, env
 
 // linkReverified links the batch file name of directory batch into place
 // as the StateReverified of every version in vs, all of one module.
-func (d *Dir) linkReverified(ctx context.Context, vs []module.Version, batch *os.File, name string) error {
+func (d *Dir) linkReverified(ctx context.Context, vs []module.Version, batch dirFD, name string) error {
 	for _, m := range vs {
 		if err := checkModule(m); err != nil {
 			return err
@@ -200,10 +203,6 @@ func (d *Dir) linkReverified(ctx context.Context, vs []module.Version, batch *os
 		}
 		base, err := module.EscapeVersion(m.Version)
 		if err != nil {
-			return versionError(m, err)
-		}
-		// Only a published version gets state.
-		if err := statIn(dir, base+suffixInfo); err != nil {
 			return versionError(m, err)
 		}
 		// The temporary name is unique to this batch file; one left by a

@@ -166,7 +166,7 @@ func TestQuarantineMarkerUnreadable(t *testing.T) {
 
 // TestWriteReverifiedBatch: one envelope becomes the summary of every
 // version of a batch, across modules, replacing the last one; nothing
-// temporary is left; a version not published refuses the batch.
+// temporary is left; a version not published is never served one.
 func TestWriteReverifiedBatch(t *testing.T) {
 	ctx := context.Background()
 	d := openStore(t)
@@ -204,8 +204,16 @@ func TestWriteReverifiedBatch(t *testing.T) {
 			t.Errorf("%s changed by the batch", name)
 		}
 	}
-	unpublished := append(ms[:1:1], module.Version{Path: "example.com/q", Version: "v1.9.0"})
-	if err := d.WriteReverifiedBatch(ctx, unpublished, []byte("x")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("batch with an unpublished version: %v, want fs.ErrNotExist", err)
+	// The caller names published versions; for one that is not, nothing is
+	// served, and a module that does not exist is an error.
+	unpublished := module.Version{Path: "example.com/q", Version: "v1.9.0"}
+	if err := d.WriteReverifiedBatch(ctx, append(ms[:1:1], unpublished), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := d.OpenFile(ctx, unpublished, store.StateReverified); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the summary of an unpublished version is served: %v, %v", f, err)
+	}
+	if err := d.WriteReverifiedBatch(ctx, []module.Version{{Path: "example.com/none", Version: "v1.0.0"}}, []byte("x")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("batch for a module not in the store: %v, want fs.ErrNotExist", err)
 	}
 }

@@ -181,7 +181,7 @@ func (d *Dir) ReadFile(ctx context.Context, m module.Version, suffix string, lim
 // which OpenFile would each look up from the store's root.
 type Files struct {
 	m    module.Version
-	dir  *os.File // the version's @v directory
+	dir  dirFD // the version's @v directory
 	base string
 }
 
@@ -207,15 +207,40 @@ func (d *Dir) OpenVersion(ctx context.Context, m module.Version) (*Files, error)
 	return &Files{m: m, dir: dir, base: loc.base}, nil
 }
 
+// ReadVersion is OpenVersion and Files.ReadFile(".info", …, buf) in one:
+// reading .info is what proves the version published, so a reader of
+// every file (re-verification) makes one system call fewer.
+func (d *Dir) ReadVersion(ctx context.Context, m module.Version, buf []byte) (*Files, []byte, error) {
+	if err := checkModule(m); err != nil {
+		return nil, nil, err
+	}
+	loc, err := d.locate(m)
+	if err != nil {
+		return nil, nil, versionError(m, err)
+	}
+	dir, err := openDir(loc.dir)
+	if err != nil {
+		return nil, nil, versionError(m, err)
+	}
+	info, err := readIn(dir, loc.base, suffixInfo, maxInfo, buf)
+	if err != nil {
+		dir.Close()
+		return nil, nil, versionError(m, err)
+	}
+	return &Files{m: m, dir: dir, base: loc.base}, info, nil
+}
+
 // Quarantined returns the version's quarantine, or nil when it is not
 // quarantined: what Dir.Quarantined says, read through the directory handle.
 func (f *Files) Quarantined() (*Quarantine, error) {
-	data, err := readIn(f.dir, f.base+StateQuarantine, maxState, nil)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	data, err := readInIfExists(f.dir, f.base, StateQuarantine, maxState, nil)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil // removed since it was found
+	case err != nil:
 		return nil, versionError(f.m, err)
+	case data == nil:
+		return nil, nil
 	}
 	return parseQuarantine(data), nil
 }
@@ -237,7 +262,7 @@ func (f *Files) ReadFile(suffix string, limit int64, buf []byte) ([]byte, error)
 	if !isFileSuffix(suffix) {
 		return nil, invalid(f.m, "unknown file suffix %q", suffix)
 	}
-	data, err := readIn(f.dir, f.base+suffix, limit, buf)
+	data, err := readIn(f.dir, f.base, suffix, limit, buf)
 	if err != nil {
 		return nil, openError(f.m, suffix, err)
 	}
