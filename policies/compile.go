@@ -60,10 +60,11 @@ func (c Config) Validate() error {
 // Set is a compiled set of policy files. It is immutable and safe for
 // concurrent Evaluate calls.
 type Set struct {
-	cfg    Config
-	env    *cel.Env
-	files  []*compiledFile
-	digest string
+	cfg      Config
+	env      *cel.Env
+	files    []*compiledFile
+	digest   string
+	usesTime bool // a rule reads the time (UsesTime)
 }
 
 type compiledFile struct {
@@ -121,6 +122,7 @@ func (c Config) Compile(files []*File) (*Set, error) {
 			cr, rerrs := s.compileRule(f, r)
 			errs = append(errs, rerrs...)
 			cf.rules = append(cf.rules, cr)
+			s.usesTime = s.usesTime || cr.usesTime
 		}
 		s.files = append(s.files, cf)
 	}
@@ -232,19 +234,7 @@ func readsTime(a *cel.Ast) bool {
 // evaluated at (the variable now, or age()): only then can Evaluate decide
 // differently on the same input at another time. Messages are not rules:
 // they never change whether a module is allowed.
-func (s *Set) UsesTime() bool {
-	if s == nil {
-		return false
-	}
-	for _, f := range s.files {
-		for _, r := range f.rules {
-			if r.usesTime {
-				return true
-			}
-		}
-	}
-	return false
-}
+func (s *Set) UsesTime() bool { return s != nil && s.usesTime }
 
 func costString(c uint64) string {
 	if c == ^uint64(0) {
