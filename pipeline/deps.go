@@ -143,6 +143,17 @@ func (l *lazyPublicDB) Lookup(ctx context.Context, m module.Version) ([]string, 
 	return db.Lookup(ctx, m)
 }
 
+// epoch is the database's depsum.SumDB.Epoch; 0 before it is discovered.
+func (l *lazyPublicDB) epoch() uint64 {
+	l.mu.Lock()
+	db := l.db
+	l.mu.Unlock()
+	if db == nil {
+		return 0
+	}
+	return db.Epoch()
+}
+
 func (l *lazyPublicDB) get(ctx context.Context) (*depsum.SumDB, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

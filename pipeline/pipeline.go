@@ -43,6 +43,8 @@ type Store interface {
 	OpenFile(ctx context.Context, m module.Version, suffix string) (*os.File, error)
 	// OpenVersion opens the files of one published version together.
 	OpenVersion(ctx context.Context, m module.Version) (*store.Files, error)
+	// ReadVersion is OpenVersion, reading .info into buf on the way.
+	ReadVersion(ctx context.Context, m module.Version, buf []byte) (*store.Files, []byte, error)
 	// ReadFile reads one file of a published version whole; a file larger
 	// than limit is an error.
 	ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error)
@@ -107,6 +109,9 @@ type Pipeline struct {
 	signersErrDigest string
 	private          config.Globs    // the module paths configured repositories publish
 	memo             *integrity.Memo // signatures re-verification proved, for later runs
+	// proofs are the versions re-verification proved (proven.go); nil
+	// with a dependency checker modgate did not build.
+	proofs *proofs
 	// admitting counts admissions running in this process, so that
 	// re-verification can make way for them (Busy).
 	admitting atomic.Int64
@@ -167,6 +172,7 @@ func New(cfg *config.Config, opts Options) (*Pipeline, error) {
 	publicDB := &lazyPublicDB{cfg: cfg.PublicSumDB}
 	if p.deps == nil {
 		p.deps = newDependencyChecker(cfg, opts.Store, opts.ChecksumLog, publicDB)
+		p.proofs = new(proofs)
 	}
 	p.publicDB = publicDB
 	p.depsLines = p.deps

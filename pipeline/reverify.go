@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/modgate/modgate/policies"
 	"github.com/modgate/modgate/sbom"
@@ -70,6 +72,14 @@ type Reverifier struct {
 	policies *policies.Set
 	signers  *signers
 	now      time.Time
+	// proofs remember the versions proven, for this run and the next
+	// (proven.go); nil when a run cannot use them. trust is the digest of
+	// what this run trusts (trustDigest); trees are the earlier heads found
+	// to be prefixes of this run's, or not.
+	proofs  *proofs
+	trust   [32]byte
+	treesMu sync.Mutex
+	trees   map[tlog.Tree]bool
 }
 
 // Reverified is the outcome of re-verifying one version.
@@ -87,6 +97,10 @@ type Reverified struct {
 	summary *sbom.Summary
 	// Bytes is how many stored zip bytes were re-hashed.
 	Bytes int64 `json:"bytes"`
+	// Remembered says that a run proved the version before from the same
+	// bytes under the same trust, so that only what changes with time was
+	// checked again (proven.go).
+	Remembered bool `json:"remembered,omitempty"`
 	// Quarantine is the version's quarantine as the check began (nil when
 	// it was not quarantined), read through the directory handle of its
 	// files; valid when QuarantineRead.
@@ -142,8 +156,18 @@ func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Re
 	if err != nil {
 		return nil, err
 	}
-	return &Reverifier{p: p, opts: opts, iopts: iopts, head: head, policies: p.policies.Load(), signers: signers,
-		now: p.Now().UTC().Truncate(time.Second)}, nil
+	rv := &Reverifier{p: p, opts: opts, iopts: iopts, head: head, policies: p.policies.Load(), signers: signers,
+		now: p.Now().UTC().Truncate(time.Second)}
+	// Proofs are remembered for shallow runs that prove versions the short
+	// way (a log and a signing key), with the dependency checker modgate
+	// builds, whose answers it knows the life of.
+	if p.proofs != nil && !opts.Deep && opts.Log != nil && iopts.PublicKey != nil && rv.policies != nil {
+		rv.proofs, rv.trust = p.proofs, rv.trustDigest()
+		if n := min(opts.Versions, maxExpected); n > 0 {
+			p.proofs.grow(n + n/4)
+		}
+	}
+	return rv, nil
 }
 
 // ExpiryWarning is how far ahead a run warns of signing keys that expire
@@ -182,25 +206,80 @@ func (rv *Reverifier) Head() *integrity.Head { return rv.head }
 // Version re-verifies one published version. Its error means the checks
 // could not run (a database or the store unreachable): the version's state
 // should not change on it.
+//
+// The version's files and log record are read and hashed first; a version
+// proven before from the same bytes under the same trust (proofs) is then
+// judged only on what changes with time, and any other is proven in full
+// (check) from those bytes.
 func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverified, error) {
+	var (
+		files *store.Files
+		err   error
+		s     *stored
+	)
+	if rv.proofs == nil {
+		files, err = rv.p.store.OpenVersion(ctx, m)
+	} else {
+		read := storedPool.Get().(*stored)
+		defer read.release()
+		var info []byte
+		if files, info, err = rv.p.store.ReadVersion(ctx, m, read.data[fileInfo][:0]); err == nil {
+			read.data[fileInfo] = info
+			s = read
+		}
+	}
+	if err != nil {
+		res, _, err := rv.check(ctx, m, nil, nil)
+		return res, err
+	}
+	defer files.Close()
+	q, qerr := files.Quarantined()
+	if s != nil && s.read(ctx, files, rv.iopts.Log, m) {
+		s.key = provenKey(rv.trust, m, s)
+		if p, ok := rv.proofs.get(s.key); ok && rv.holds(ctx, m, s, p) {
+			res := rv.fromProof(m, s)
+			res.Quarantine, res.QuarantineRead = q, qerr == nil
+			return res, nil
+		}
+	} else {
+		s = nil
+	}
+	res, p, err := rv.check(ctx, m, files, s)
+	if err != nil {
+		return nil, err
+	}
+	res.Quarantine, res.QuarantineRead = q, qerr == nil
+	if p != nil {
+		rv.proofs.add(s.key, *p)
+	}
+	return res, nil
+}
+
+// check proves version m in full: from s (the files and record the run
+// read) when it is set, else from the store. files are the version's files,
+// nil when they could not be opened (each file is then opened from the
+// store's root, which says why). It returns the proof to remember when the
+// version passed every check, from s, with nothing skipped.
+func (rv *Reverifier) check(ctx context.Context, m module.Version, files *store.Files, s *stored) (*Reverified, *proof, error) {
 	res := &Reverified{Module: m.Path, Version: m.Version}
 	add := func(check string, security bool, format string, args ...any) {
 		res.Problems = append(res.Problems, Problem{Check: check, Reason: fmt.Sprintf(format, args...), Security: security})
 	}
+	pr := &proof{tree: &rv.head.Tree}
 
 	// The stored bytes, the log record and its proof, the signed documents:
-	// every file opened relative to the version's directory.
-	st := &oneVersion{Store: rv.p.store, m: m}
-	if files, err := rv.p.store.OpenVersion(ctx, m); err == nil {
-		st.files = files
-		defer files.Close()
-		if q, err := files.Quarantined(); err == nil {
-			res.Quarantine, res.QuarantineRead = q, true
-		}
+	// every file opened relative to the version's directory, or given as
+	// the run read it.
+	one := oneVersion{Store: rv.p.store, m: m, files: files}
+	var st integrity.Store = &one
+	iopts := rv.iopts
+	if s != nil {
+		st = &storedVersion{oneVersion: one, s: s}
+		iopts.Log = storedLog{Log: iopts.Log, m: m, s: s}
 	}
-	iv, err := integrity.CheckVersion(ctx, st, rv.iopts, rv.head, m)
+	iv, err := integrity.CheckVersion(ctx, st, iopts, rv.head, m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res.Bytes = iv.ZipSize
 	for _, f := range iv.Findings {
@@ -214,15 +293,16 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 	if data == nil {
 		data, err = st.ReadFile(ctx, m, store.DocVerdict, maxRecord, nil)
 	}
-	var rec reverifyRecord
+	var rec *reverifyRecord
 	if err == nil {
-		if err = json.Unmarshal(data, &rec); err != nil {
+		rec, err = decodeRecord(data)
+		if err != nil {
 			err = fmt.Errorf("%s: %w", m, err)
 		}
 	}
 	if err != nil {
 		add("record", false, "no admission record to re-check against: %v", err)
-		return res, nil
+		return res, nil, nil
 	}
 	if rv.iopts.PublicKey != nil && !iv.Unsigned && !iv.RecordBound && len(iv.Findings) == 0 {
 		// Signed before modgate named the record in the summary: the
@@ -236,9 +316,12 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 
 	// The tag's signer, as trusted now; for a public module, the public
 	// checksum database, as it says now.
-	if rec.Input != nil && rec.Input.Source == "upstream" {
+	public := rec.Input != nil && rec.Input.Source == "upstream"
+	pr.epoch = rv.p.publicDB.epoch()
+	if public {
+		pr.publicDB, pr.upstream = true, true
 		if err := rv.publicRecord(ctx, m, iv, add); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else if len(rec.TagObject) == 0 {
 		res.Skipped = append(res.Skipped, "tag-signature")
@@ -246,14 +329,18 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 		add("tag-signature", true, "recorded tag object: %v", err)
 	} else if !strings.HasSuffix(tag.Name, m.Version) || rec.Input != nil && rec.Input.Tag.Name != tag.Name {
 		add("tag-signature", true, "recorded tag object is for tag %q, not this version", tag.Name)
-	} else if _, err := rv.signers.trusted(m.Path, tag, rv.now); err != nil {
+	} else if signer, err := rv.signers.trusted(m.Path, tag, rv.now); err != nil {
 		add("tag-signature", isSecurity(err), "%s", plainReason(err))
+	} else {
+		pr.tag = signer.Validity()
 	}
 
 	// go.mod and go.sum against the checksum databases, as they say now.
-	if err := rv.dependencies(ctx, m, iv, rec.Input != nil && rec.Input.Source == "upstream", add); err != nil {
-		return nil, err
+	usedPublic, err := rv.dependencies(ctx, m, iv, public, add)
+	if err != nil {
+		return nil, nil, err
 	}
+	pr.publicDB = pr.publicDB || usedPublic
 
 	// The current policies, on the input the version was admitted with.
 	if rv.policies != nil {
@@ -277,15 +364,31 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 	}
 
 	if rv.opts.Deep && iv.ZipHash != "" {
-		if err := rv.deepSBOM(ctx, m, &rec, iv, add); err != nil {
-			return nil, err
+		if err := rv.deepSBOM(ctx, m, rec, iv, add); err != nil {
+			return nil, nil, err
 		}
 	}
 
 	if res.Passed() && rv.p.signer != nil && iv.ZipHash != "" {
-		res.summary = rv.summary(ctx, m, iv)
+		res.summary = rv.summary(m, iv.ZipSHA256, iv.ZipHash, iv.SBOMSHA256)
 	}
-	return res, nil
+	// Remembered: a pass from the bytes the run read, proven the short
+	// way, with nothing skipped and the public database's answers (if it
+	// was asked) read under one epoch.
+	if s == nil || !res.Passed() || len(res.Skipped) > 0 || !iv.Short || rv.policies == nil ||
+		pr.publicDB && (pr.epoch == 0 || pr.epoch != rv.p.publicDB.epoch()) {
+		return res, nil, nil
+	}
+	return res, pr, nil
+}
+
+// decodeRecord reads the part of an admission record re-verification uses.
+func decodeRecord(data []byte) (*reverifyRecord, error) {
+	rec := new(reverifyRecord)
+	if err := json.Unmarshal(data, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
 }
 
 // reverifyRecord is the part of a Record that re-verification uses;
@@ -336,14 +439,14 @@ func (rv *Reverifier) publicRecord(ctx context.Context, m module.Version, iv *in
 }
 
 // dependencies re-runs the dependency check on the stored go.mod and the
-// go.sum in the stored zip.
-func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, iv *integrity.Version, public bool, add func(string, bool, string, ...any)) error {
+// go.sum in the stored zip. It reports whether the check read the public
+// checksum database's answers.
+func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, iv *integrity.Version, public bool, add func(string, bool, string, ...any)) (usedPublic bool, err error) {
 	gomod, gosum := iv.GoMod, iv.GoSum
 	if gomod == nil {
-		return nil // the go.mod finding says why
+		return false, nil // the go.mod finding says why
 	}
 	if !iv.GoSumKnown {
-		var err error
 		f, err := rv.p.store.OpenFile(ctx, m, ".zip")
 		if err == nil {
 			gosum, err = integrity.GoSumFromFile(f, m)
@@ -351,19 +454,24 @@ func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, iv *in
 		}
 		if err != nil {
 			add("dependencies", true, "go.sum in the stored zip: %v", err)
-			return nil
+			return false, nil
 		}
 	}
 	deps := rv.p.deps
 	if public {
 		deps = rv.p.depsLines
 	}
-	_, err := deps.Check(ctx, m, gomod, gosum)
+	rep, err := deps.Check(ctx, m, gomod, gosum)
+	if rep != nil {
+		for _, c := range rep.Checked {
+			usedPublic = usedPublic || c.DB == "public"
+		}
+	}
 	var problems *depsum.CheckErrors
 	switch {
 	case err == nil:
 	case depsum.IsTransient(err), errors.Is(err, depsum.ErrConfig):
-		return err
+		return usedPublic, err
 	case errors.As(err, &problems):
 		for _, p := range problems.Problems {
 			add("dependencies", depsum.IsSecurity(p), "%s", p.Error())
@@ -371,7 +479,7 @@ func (rv *Reverifier) dependencies(ctx context.Context, m module.Version, iv *in
 	default:
 		add("dependencies", depsum.IsSecurity(err), "%v", err)
 	}
-	return nil
+	return usedPublic, nil
 }
 
 // deepSBOM regenerates the SBOM from the stored zip and compares it with
@@ -421,16 +529,18 @@ func (rv *Reverifier) deepSBOM(ctx context.Context, m module.Version, rec *rever
 	return nil
 }
 
-// summary is the new verification summary of a version that passed.
-func (rv *Reverifier) summary(ctx context.Context, m module.Version, iv *integrity.Version) *sbom.Summary {
+// summary is the new verification summary of a version that passed, whose
+// zip has SHA-256 zipSHA (hex) and h1: hash zipH1, and SBOM SHA-256 sbomSHA
+// (hex; "" when it has none).
+func (rv *Reverifier) summary(m module.Version, zipSHA, zipH1, sbomSHA string) *sbom.Summary {
 	sum := &sbom.Summary{
-		Module: m.Path, Version: m.Version, ZipSHA256: iv.ZipSHA256, ZipHash: iv.ZipHash,
+		Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: zipH1,
 		PolicyURI: VerifierID + "/policies", Verified: rv.now,
 		VerifierID: VerifierID, VerifierVersion: rv.p.version,
 	}
-	if iv.SBOMSHA256 != "" {
+	if sbomSHA != "" {
 		sum.Inputs = []sbom.ResourceDescriptor{{Name: m.Version + store.DocSPDX, MediaType: "application/spdx+json",
-			Digest: map[string]string{"sha256": iv.SBOMSHA256}}}
+			Digest: map[string]string{"sha256": sbomSHA}}}
 	}
 	// Not the other files the admission summary names (iv.Bound): they
 	// still match it, and one batch statement names every zip of a shard,

@@ -21,11 +21,11 @@ import (
 // modgate serve admitted for them: real modules with syft's SBOMs), by
 // `modgate reverify --all` through the running service, against the raw
 // SHA-256 floor (rawhash) of the same zips and of every file a shallow run
-// hashes, measured before each run.
+// reads, measured before each run.
 type reverifyResult struct {
 	Versions int   `json:"versions"`
 	ZipBytes int64 `json:"zip_bytes"`
-	// Files is how many files the raw "every file" side hashes.
+	// Files is how many files the raw "every file" side reads and hashes.
 	Files int           `json:"files"`
 	Runs  []reverifyRun `json:"runs"`
 }
@@ -43,9 +43,9 @@ type reverifyRun struct {
 	OfRawFiles float64 `json:"of_raw_files_percent"`
 }
 
-// hashedSuffixes are the files of a version a shallow re-verification
-// reads and hashes with SHA-256.
-var hashedSuffixes = integrity.HashedSuffixes()
+// readSuffixes are the files of a version a shallow re-verification reads
+// and hashes.
+var readSuffixes = integrity.ReadSuffixes()
 
 // reverifyPhase runs `modgate reverify --all` runs times through the
 // service configured in cfgFile (the first run is the process's first: its
@@ -79,7 +79,7 @@ func (b *bench) reverifyPhase(ctx context.Context, cfgFile, dir string, runs int
 		run := reverifyRun{DurationMS: rep.DurationMS, RawZipsMS: ms(rawZ), RawFilesMS: ms(rawF)}
 		run.VersionsPerSecond = float64(rep.Versions) / (rep.DurationMS / 1000)
 		run.OfRawZips, run.OfRawFiles = 100*run.RawZipsMS/rep.DurationMS, 100*run.RawFilesMS/rep.DurationMS
-		b.logf("re-verification run %d: %d versions (%.1f MB of zips) in %.0f ms: %.0f versions/s; raw SHA-256 of the zips %.0f ms (%.0f%%), of every file it hashes (%d) %.0f ms (%.0f%%)",
+		b.logf("re-verification run %d: %d versions (%.1f MB of zips) in %.0f ms: %.0f versions/s; raw SHA-256 of the zips %.0f ms (%.0f%%), of every file it reads (%d) %.0f ms (%.0f%%)",
 			i+1, rep.Versions, float64(rep.Bytes)/1e6, rep.DurationMS, run.VersionsPerSecond, run.RawZipsMS, run.OfRawZips, len(files), run.RawFilesMS, run.OfRawFiles)
 		res.Runs = append(res.Runs, run)
 	}
@@ -114,7 +114,7 @@ func (b *bench) reverifyAll(ctx context.Context, cfgFile, dir string) (*runRepor
 }
 
 // storeFiles lists the zips in the store under root, and every file of
-// their versions that a shallow re-verification hashes.
+// their versions that a shallow re-verification reads.
 func storeFiles(root string) (zips, files []string, err error) {
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -129,7 +129,7 @@ func storeFiles(root string) (zips, files []string, err error) {
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		for _, s := range hashedSuffixes {
+		for _, s := range readSuffixes {
 			if strings.HasSuffix(d.Name(), s) {
 				files = append(files, path)
 				if s == ".zip" {

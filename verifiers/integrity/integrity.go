@@ -244,6 +244,9 @@ type Version struct {
 	GoMod      []byte
 	GoSum      []byte
 	GoSumKnown bool // GoSum was looked for
+	// Short says the version was proven the short way (Options.ZipBytes),
+	// from what Store.ReadFile gave and the log's record alone.
+	Short      bool
 	SBOMSHA256 string
 	// Record is the version's admission record (store.DocVerdict), read
 	// with Options.PublicKey; nil when absent or unreadable. RecordBound
@@ -286,6 +289,12 @@ func HashedSuffixes() []string {
 	}
 	return s
 }
+
+// ReadSuffixes are every file of a version that a shallow re-verification
+// reads: HashedSuffixes and .ziphash, which it compares with the log's
+// record (and re-verification's memo hashes with the rest). The raw
+// baseline of the benchmarks reads and hashes the same files.
+func ReadSuffixes() []string { return append(HashedSuffixes(), ".ziphash") }
 
 // AdmissionInputs names the documents an admission summary must name, as
 // Input names them: the SBOM and boundFiles. data holds each one's content
@@ -524,6 +533,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	if v.GoSum, err = goSumInZip(data, m); err != nil {
 		return nil, nil
 	}
+	v.Short = true
 	return v, nil
 }
 
@@ -625,10 +635,10 @@ func GoSumFromFile(f *os.File, m module.Version) ([]byte, error) {
 }
 
 // readZip reads m's zip into a pooled buffer, which release returns; a zip
-// larger than maxInMemory is an error.
+// larger than MaxInMemory is an error.
 func readZip(ctx context.Context, st Store, m module.Version) (data []byte, release func(), err error) {
 	bp := zipBufs.Get().(*[]byte)
-	data, err = st.ReadFile(ctx, m, ".zip", maxInMemory, *bp)
+	data, err = st.ReadFile(ctx, m, ".zip", MaxInMemory, *bp)
 	if err != nil {
 		zipBufs.Put(bp)
 		return nil, nil, err
@@ -640,10 +650,10 @@ func readZip(ctx context.Context, st Store, m module.Version) (data []byte, rele
 }
 
 // readWhole reads f into a pooled buffer, which release returns; nil data
-// when f is larger than maxInMemory.
+// when f is larger than MaxInMemory.
 func readWhole(f *os.File) (data []byte, release func(), err error) {
 	fi, err := f.Stat()
-	if err != nil || fi.Size() > maxInMemory {
+	if err != nil || fi.Size() > MaxInMemory {
 		return nil, nil, err
 	}
 	size := fi.Size()
@@ -659,9 +669,10 @@ func readWhole(f *os.File) (data []byte, release func(), err error) {
 	return data, func() { zipBufs.Put(bp) }, nil
 }
 
-// maxInMemory is the largest zip read into memory whole, so that its two
-// digests (h1: over its files, SHA-256 over its bytes) come from one read.
-const maxInMemory = 64 << 20
+// MaxInMemory is the largest zip read into memory whole, so that its two
+// digests (h1: over its files, SHA-256 over its bytes) come from one read;
+// the short way (Options.ZipBytes) proves only zips up to this size.
+const MaxInMemory = 64 << 20
 
 var zipBufs = sync.Pool{New: func() any { return new([]byte) }}
 
@@ -683,12 +694,12 @@ func hashZip(ctx context.Context, st Store, m module.Version, wantSHA bool, v *V
 	// wanted it adds nothing: h1: covers every file name and content, so a
 	// zip that hashes to the recorded h1: holds exactly the files that
 	// passed CheckZip at admission.
-	if wantSHA || size > maxInMemory {
+	if wantSHA || size > MaxInMemory {
 		if _, err := modzip.CheckZip(m, f.Name()); err != nil {
 			return "", "", size, fmt.Errorf("stored zip no longer passes zip.CheckZip: %v", err)
 		}
 	}
-	if size > maxInMemory {
+	if size > MaxInMemory {
 		if h1, err = dirhash.HashZip(f.Name(), dirhash.Hash1); err != nil {
 			return "", "", size, fmt.Errorf("stored zip cannot be hashed: %v", err)
 		}

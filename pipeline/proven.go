@@ -1,0 +1,318 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"sync"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/modgate/modgate/store"
+	"github.com/modgate/modgate/verifiers/integrity"
+	"github.com/modgate/modgate/verifiers/tagsig"
+)
+
+// Re-verification proves each version from its stored bytes and from what
+// is trusted now. A proof rests on three things:
+//
+//   - the bytes: the version's files and its checksum log record;
+//   - the trust: modgate's cosign keys, the checksum log's key, the signer
+//     groups' key files, the policy files;
+//   - the time, and the log's current tree: an OpenPGP key may expire or a
+//     dated revocation take effect, a policy may measure age, and the
+//     record must be in the tree a client is served now.
+//
+// A run remembers each version it proved by the SHA-256 of the first two
+// (provenKey): the next run reads and hashes every file again — what storage
+// rot and tampering change — and, when nothing changed, checks only the
+// third: the tag signature's validity at the new time (tagsig.Validity),
+// the policies again only if they read the time, and that the tree the
+// record was proven in is a prefix of the current one (one consistency
+// proof per run). A byte changed, a key revoked or added, a policy edited:
+// another key, and the version is proven from the start, which names what
+// no longer holds. Only versions that passed every check with nothing
+// skipped are remembered; a version that fails is always checked in full.
+//
+// The conclusions about dependencies rest on the public checksum database's
+// answers too, which stay the same while its client does
+// (depsum.SumDB.Epoch); a version whose proof read them is remembered with
+// the epoch and proven again under another.
+
+// stored is one version's files as a run read them, once: the bytes the
+// checks of a full proof read (through storedVersion) and the digests that
+// key its memo entry.
+type stored struct {
+	data [len(storedFiles)][]byte
+	sum  [len(storedFiles)][32]byte
+	// logID and logText are the version's checksum log record.
+	logID   int64
+	logText []byte
+	// key is the memo key of the version (provenKey), made in keyBuf.
+	key    [32]byte
+	keyBuf []byte
+}
+
+// storedFiles are the files of a version a shallow proof reads, with the
+// largest size it reads of each: what integrity's short way reads
+// (integrity.HashedSuffixes and .ziphash).
+var storedFiles = [...]struct {
+	suffix string
+	limit  int64
+}{
+	{".info", 1 << 20},
+	{".mod", 16 << 20},
+	{".zip", integrity.MaxInMemory},
+	{".ziphash", 256},
+	{store.DocSPDX, 64 << 20},
+	{store.DocSPDXSig, 64 << 10},
+	{store.DocSPDXBundle, 16 << 20},
+	{store.DocInToto, 16 << 20},
+	{store.DocVerdict, integrity.MaxRecord},
+}
+
+// Indexes into storedFiles.
+const (
+	fileInfo    = 0
+	fileZip     = 2
+	fileZipHash = 3
+	fileSPDX    = 4
+	fileVerdict = 8
+)
+
+var storedPool = sync.Pool{New: func() any { return new(stored) }}
+
+// read reads every file of storedFiles from files but .info (read with
+// them: store.Dir.ReadVersion), and m's record from the log, and hashes
+// them. false: a file is missing or unreadable, or there is no record; the
+// full checks then read the store themselves and say what is wrong.
+func (s *stored) read(ctx context.Context, files *store.Files, lg integrity.Log, m module.Version) bool {
+	for i, f := range storedFiles {
+		if i != fileInfo {
+			data, err := files.ReadFile(f.suffix, f.limit, s.data[i][:0])
+			if err != nil {
+				return false
+			}
+			s.data[i] = data
+		}
+		if i != fileZipHash {
+			s.sum[i] = sha256.Sum256(s.data[i])
+		}
+	}
+	id, text, err := lg.Lookup(ctx, m)
+	if err != nil {
+		return false
+	}
+	s.logID, s.logText = id, text
+	return true
+}
+
+// release returns s to the pool, keeping its buffers; one that held a
+// large zip is dropped instead, so that the pool does not keep it.
+func (s *stored) release() {
+	if cap(s.data[fileZip]) > 8<<20 {
+		return
+	}
+	storedPool.Put(s)
+}
+
+// zipHash is the zip's h1: hash as .ziphash holds it (the log record holds
+// the same, or the version would not have been proven).
+func (s *stored) zipHash() string { return string(bytes.TrimSpace(s.data[fileZipHash])) }
+
+// provenKey is the memo key of version m as s holds it, under the trust
+// digest trust: a SHA-256 over every part, each with its length (in one
+// buffer, hashed at once: a run makes one key a version).
+func provenKey(trust [32]byte, m module.Version, s *stored) [32]byte {
+	b := s.keyBuf[:0]
+	part := func(p []byte) {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(p)))
+		b = append(b, p...)
+	}
+	part(trust[:])
+	b = binary.BigEndian.AppendUint64(b, uint64(len(m.Path)))
+	b = append(b, m.Path...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(m.Version)))
+	b = append(b, m.Version...)
+	for i := range storedFiles {
+		if i == fileZipHash {
+			part(s.data[i])
+		} else {
+			part(s.sum[i][:])
+		}
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(s.logID))
+	part(s.logText)
+	s.keyBuf = b
+	return sha256.Sum256(b)
+}
+
+// trustDigest is the SHA-256 of what a run's proofs trust besides the bytes
+// of each version: the cosign public keys, the checksum log's key, the
+// signer groups' key files and the policy files.
+func (rv *Reverifier) trustDigest() [32]byte {
+	h := sha256.New()
+	var n [8]byte
+	part := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	part([]byte("modgate re-verification proof v1"))
+	part(rv.iopts.PublicKey)
+	for _, k := range rv.iopts.PreviousKeys {
+		part(k)
+	}
+	part([]byte(rv.iopts.Verifier.Name()))
+	binary.BigEndian.PutUint32(n[:4], rv.iopts.Verifier.KeyHash())
+	part(n[:4])
+	part([]byte(rv.signers.digest))
+	part([]byte(rv.policies.Digest()))
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// A proof is what a run remembers of a version it proved.
+type proof struct {
+	// tree is the log tree the record was proven in (the run's head).
+	tree *tlog.Tree
+	// tag is the tag signature's validity; upstream says the version is a
+	// public module's, which has no tag (its hashes were proven against
+	// the public checksum database instead).
+	tag      tagsig.Validity
+	upstream bool
+	// epoch is the public checksum database's epoch the proof read its
+	// answers under; publicDB says whether it read any.
+	epoch    uint64
+	publicDB bool
+}
+
+// proofs are the memo of proven versions: bounded, and started again when
+// full, like memo.Set. Safe for concurrent use.
+type proofs struct {
+	mu  sync.RWMutex
+	max int
+	m   map[[32]byte]proof
+}
+
+// defaultProofs bounds a memo no run said how large it should be.
+const defaultProofs = 1 << 16
+
+func (ps *proofs) get(k [32]byte) (proof, bool) {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	p, ok := ps.m[k]
+	return p, ok
+}
+
+func (ps *proofs) add(k [32]byte, p proof) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.m == nil || len(ps.m) >= max(ps.max, defaultProofs) {
+		ps.m = make(map[[32]byte]proof)
+	}
+	ps.m[k] = p
+}
+
+// grow makes the memo hold at least n versions.
+func (ps *proofs) grow(n int) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.max = max(ps.max, n)
+}
+
+// holds reports whether what a remembered proof of a version rests on in
+// time still holds: its tree is a prefix of this run's, its tag signature
+// is valid now, the public checksum database's answers are the same ones,
+// and the policies (only if they read the time) still admit it.
+func (rv *Reverifier) holds(ctx context.Context, m module.Version, s *stored, p proof) bool {
+	if !rv.extends(p.tree) {
+		return false
+	}
+	if p.publicDB && p.epoch != rv.p.publicDB.epoch() {
+		return false
+	}
+	if !p.upstream && p.tag.At(rv.now) != nil {
+		return false
+	}
+	if rv.policies.UsesTime() {
+		rec, err := decodeRecord(s.data[fileVerdict])
+		if err != nil || rec.Input == nil || !rv.policies.Evaluate(ctx, rec.Input, rv.now).Allowed {
+			return false
+		}
+	}
+	return true
+}
+
+// extends reports whether tree t (a proof's) is a prefix of this run's
+// head: a record proven in t is then in the head too. One consistency
+// proof per tree a run meets (most proofs share the previous run's).
+func (rv *Reverifier) extends(t *tlog.Tree) bool {
+	head := rv.head.Tree
+	if *t == head {
+		return true
+	}
+	rv.treesMu.Lock()
+	defer rv.treesMu.Unlock()
+	if ok, done := rv.trees[*t]; done {
+		return ok
+	}
+	ok := false
+	if t.N > 0 && t.N <= head.N {
+		pr, err := rv.iopts.Log.ProveTree(head.N, t.N)
+		ok = err == nil && tlog.CheckTree(pr, head.N, head.Hash, t.N, t.Hash) == nil
+	}
+	if rv.trees == nil {
+		rv.trees = make(map[tlog.Tree]bool)
+	}
+	rv.trees[*t] = ok
+	return ok
+}
+
+// fromProof is the result for version m proven before, as s holds it.
+func (rv *Reverifier) fromProof(m module.Version, s *stored) *Reverified {
+	res := &Reverified{Module: m.Path, Version: m.Version, Bytes: int64(len(s.data[fileZip])), Remembered: true}
+	if rv.p.signer != nil {
+		res.summary = rv.summary(m, hex.EncodeToString(s.sum[fileZip][:]), s.zipHash(), hex.EncodeToString(s.sum[fileSPDX][:]))
+	}
+	return res
+}
+
+// storedVersion is the store as the full checks of one version see it: the
+// files the run read (stored) are given from memory, copied, so that the
+// checks judge the very bytes the memo key names; anything else is read
+// from the store.
+type storedVersion struct {
+	oneVersion
+	s *stored
+}
+
+func (sv *storedVersion) ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error) {
+	if m == sv.m {
+		for i, f := range storedFiles {
+			if f.suffix == suffix && int64(len(sv.s.data[i])) <= limit {
+				return append(buf[:0], sv.s.data[i]...), nil
+			}
+		}
+	}
+	return sv.oneVersion.ReadFile(ctx, m, suffix, limit, buf)
+}
+
+// storedLog is the checksum log as the full checks of one version see it:
+// that version's record is the one the run read.
+type storedLog struct {
+	integrity.Log
+	m module.Version
+	s *stored
+}
+
+func (sl storedLog) Lookup(ctx context.Context, m module.Version) (int64, []byte, error) {
+	if m == sl.m {
+		return sl.s.logID, bytes.Clone(sl.s.logText), nil
+	}
+	return sl.Log.Lookup(ctx, m)
+}
