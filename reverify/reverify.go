@@ -482,11 +482,11 @@ func (r *ShardReport) Text() string {
 		fmt.Fprintf(&b, " (%.0f versions/s, %.1f MB/s of zips)", float64(r.Versions)/(r.DurationMS/1000), float64(r.Bytes)/1e6/(r.DurationMS/1000))
 	}
 	b.WriteString("\n")
-	if r.Remembered > 0 {
-		fmt.Fprintf(&b, "  %d unchanged since proven: their files hashed again, their time-bound checks run again\n", r.Remembered)
-	}
 	for _, o := range Outcomes {
 		fmt.Fprintf(&b, "  %-18s %d\n", o, r.Counts[o])
+	}
+	if r.Remembered > 0 {
+		fmt.Fprintf(&b, "  (%d unchanged since proven: files hashed again, time-dependent checks run again)\n", r.Remembered)
 	}
 	for _, f := range r.LogFindings {
 		fmt.Fprintf(&b, "SECURITY: checksum log: %s\n", f)
