@@ -149,6 +149,32 @@ func checkZipGoMod(v *Version, name string) error {
 // validModules are module versions checkModule passed.
 var validModules = moduleSet{max: 1 << 16}
 
+// placeSet is a bounded map of module versions to their location, emptied
+// when full. The zero placeSet is ready to use.
+type placeSet struct {
+	mu  sync.RWMutex
+	loc map[module.Version]location
+}
+
+// maxPlaces bounds a placeSet: about 150 bytes an entry.
+const maxPlaces = 1 << 17
+
+func (s *placeSet) get(m module.Version) (location, bool) {
+	s.mu.RLock()
+	loc, ok := s.loc[m]
+	s.mu.RUnlock()
+	return loc, ok
+}
+
+func (s *placeSet) add(m module.Version, loc location) {
+	s.mu.Lock()
+	if s.loc == nil || len(s.loc) >= maxPlaces {
+		s.loc = make(map[module.Version]location)
+	}
+	s.loc[m] = loc
+	s.mu.Unlock()
+}
+
 // moduleSet is a bounded set of module versions, emptied when full.
 type moduleSet struct {
 	mu  sync.RWMutex

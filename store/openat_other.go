@@ -62,6 +62,9 @@ func renameIn(dir dirFD, name, newName string) error {
 	return os.Rename(filepath.Join(dir.Name(), name), filepath.Join(dir.Name(), newName))
 }
 
+// renameInto is renameIn to the name base+suffix.
+func renameInto(dir dirFD, name, base, suffix string) error { return renameIn(dir, name, base+suffix) }
+
 // removeIn removes the file name of directory dir.
 func removeIn(dir dirFD, name string) error {
 	return os.Remove(filepath.Join(dir.Name(), name))

@@ -65,7 +65,7 @@ func statIn(dir dirFD, name string) error {
 // linkIn hard-links name of directory from as newName of directory to
 // (one path element each); an existing newName is fs.ErrExist.
 func linkIn(from dirFD, name string, to dirFD, newName string) error {
-	err := ignoringEINTR(func() error { return unix.Linkat(from.fd, name, to.fd, newName, 0) })
+	err := ignoringEINTR(func() error { return sysLinkat(from.fd, name, to.fd, newName) })
 	if err != nil {
 		return &os.LinkError{Op: "linkat", Old: filepath.Join(from.Name(), name), New: filepath.Join(to.Name(), newName), Err: err}
 	}
@@ -74,10 +74,13 @@ func linkIn(from dirFD, name string, to dirFD, newName string) error {
 
 // renameIn renames name to newName within directory dir, replacing
 // newName atomically.
-func renameIn(dir dirFD, name, newName string) error {
-	err := ignoringEINTR(func() error { return unix.Renameat(dir.fd, name, dir.fd, newName) })
+func renameIn(dir dirFD, name, newName string) error { return renameInto(dir, name, newName, "") }
+
+// renameInto is renameIn to the name base+suffix.
+func renameInto(dir dirFD, name, base, suffix string) error {
+	err := ignoringEINTR(func() error { return sysRenameat(dir.fd, name, base, suffix) })
 	if err != nil {
-		return &os.LinkError{Op: "renameat", Old: filepath.Join(dir.Name(), name), New: filepath.Join(dir.Name(), newName), Err: err}
+		return &os.LinkError{Op: "renameat", Old: filepath.Join(dir.Name(), name), New: filepath.Join(dir.Name(), base+suffix), Err: err}
 	}
 	return nil
 }

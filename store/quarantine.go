@@ -183,30 +183,26 @@ func (d *Dir) WriteReverifiedBatch(ctx context.Context, ms []module.Version, env
 // linkReverified links the batch file name of directory batch into place
 // as the StateReverified of every version in vs, all of one module.
 func (d *Dir) linkReverified(ctx context.Context, vs []module.Version, batch dirFD, name string) error {
-	for _, m := range vs {
-		if err := checkModule(m); err != nil {
+	locs := make([]location, len(vs))
+	for i, m := range vs {
+		loc, err := d.place(m)
+		if err != nil {
 			return err
 		}
+		locs[i] = loc
 	}
-	loc, err := d.locate(vs[0])
-	if err != nil {
-		return versionError(vs[0], err)
-	}
-	dir, err := openDir(loc.dir)
+	dir, err := openDir(locs[0].dir)
 	if err != nil {
 		return versionError(vs[0], err)
 	}
 	defer dir.Close()
-	for _, m := range vs {
+	for i, m := range vs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		base, err := module.EscapeVersion(m.Version)
-		if err != nil {
-			return versionError(m, err)
-		}
 		// The temporary name is unique to this batch file; one left by a
 		// crash with the same name can only be an earlier attempt.
+		base := locs[i].base
 		tmp := tmpPrefix + name + "-" + base
 		err = linkIn(batch, name, dir, tmp)
 		if errors.Is(err, fs.ErrExist) {
@@ -216,7 +212,7 @@ func (d *Dir) linkReverified(ctx context.Context, vs []module.Version, batch dir
 		if err != nil {
 			return versionError(m, err)
 		}
-		if err := renameIn(dir, tmp, base+StateReverified); err != nil {
+		if err := renameInto(dir, tmp, base, StateReverified); err != nil {
 			removeIn(dir, tmp)
 			return versionError(m, err)
 		}
@@ -251,12 +247,9 @@ func (d *Dir) setState(ctx context.Context, m module.Version, suffix string, dat
 
 // published checks m and returns its location if it is published.
 func (d *Dir) published(m module.Version) (location, error) {
-	if err := checkModule(m); err != nil {
-		return location{}, err
-	}
-	loc, err := d.locate(m)
+	loc, err := d.place(m)
 	if err != nil {
-		return location{}, versionError(m, err)
+		return location{}, err
 	}
 	if _, err := os.Lstat(loc.file(suffixInfo)); err != nil {
 		return location{}, versionError(m, err)

@@ -63,6 +63,8 @@ const (
 // A Dir is a proxy store rooted at a directory.
 type Dir struct {
 	root string
+	// places are where the files of versions checked before live (place).
+	places placeSet
 	// sem admits one publisher of this Dir at a time, with a context; the
 	// flock then excludes other Dirs and other processes.
 	sem chan struct{}
@@ -93,18 +95,33 @@ func Open(root string) (*Dir, error) {
 	return &Dir{root: abs, sem: make(chan struct{}, 1)}, nil
 }
 
+// place checks m (checkModule) and returns where its files live,
+// remembered for versions checked before: a re-verification run asks for
+// every version of the store, a server for the same ones again and again.
+func (d *Dir) place(m module.Version) (location, error) {
+	if loc, ok := d.places.get(m); ok {
+		return loc, nil
+	}
+	if err := checkModule(m); err != nil {
+		return location{}, err
+	}
+	loc, err := d.locate(m)
+	if err != nil {
+		return location{}, versionError(m, err)
+	}
+	d.places.add(m, loc)
+	return loc, nil
+}
+
 // Root returns the absolute path of the store's root directory.
 func (d *Dir) Root() string { return d.root }
 
 // Lookup returns the hashes and info of a published version. If the version
 // is not published, the error satisfies errors.Is(err, fs.ErrNotExist).
 func (d *Dir) Lookup(ctx context.Context, m module.Version) (*Published, error) {
-	if err := checkModule(m); err != nil {
-		return nil, err
-	}
-	loc, err := d.locate(m)
+	loc, err := d.place(m)
 	if err != nil {
-		return nil, versionError(m, err)
+		return nil, err
 	}
 	p, err := loc.lookup()
 	if err != nil {
@@ -124,12 +141,9 @@ func (d *Dir) OpenFile(ctx context.Context, m module.Version, suffix string) (*o
 	if !isFileSuffix(suffix) {
 		return nil, invalid(m, "unknown file suffix %q", suffix)
 	}
-	if err := checkModule(m); err != nil {
-		return nil, err
-	}
-	loc, err := d.locate(m)
+	loc, err := d.place(m)
 	if err != nil {
-		return nil, versionError(m, err)
+		return nil, err
 	}
 	if suffix != suffixInfo {
 		if _, err := os.Lstat(loc.file(suffixInfo)); err != nil {
@@ -188,12 +202,9 @@ type Files struct {
 // OpenVersion returns the files of published version m; the error is
 // fs.ErrNotExist when m is not published. Close the Files after use.
 func (d *Dir) OpenVersion(ctx context.Context, m module.Version) (*Files, error) {
-	if err := checkModule(m); err != nil {
-		return nil, err
-	}
-	loc, err := d.locate(m)
+	loc, err := d.place(m)
 	if err != nil {
-		return nil, versionError(m, err)
+		return nil, err
 	}
 	dir, err := openDir(loc.dir)
 	if err != nil {
@@ -211,12 +222,9 @@ func (d *Dir) OpenVersion(ctx context.Context, m module.Version) (*Files, error)
 // reading .info is what proves the version published, so a reader of
 // every file (re-verification) makes one system call fewer.
 func (d *Dir) ReadVersion(ctx context.Context, m module.Version, buf []byte) (*Files, []byte, error) {
-	if err := checkModule(m); err != nil {
-		return nil, nil, err
-	}
-	loc, err := d.locate(m)
+	loc, err := d.place(m)
 	if err != nil {
-		return nil, nil, versionError(m, err)
+		return nil, nil, err
 	}
 	dir, err := openDir(loc.dir)
 	if err != nil {
