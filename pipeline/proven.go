@@ -119,10 +119,6 @@ func (s *stored) release() {
 	storedPool.Put(s)
 }
 
-// zipHash is the zip's h1: hash as .ziphash holds it (the log record holds
-// the same, or the version would not have been proven).
-func (s *stored) zipHash() string { return string(bytes.TrimSpace(s.data[fileZipHash])) }
-
 // provenKey is the memo key of version m as s holds it, under the trust
 // digest trust: a SHA-256 over every part, each with its length (in one
 // buffer, hashed at once: a run makes one key a version).
@@ -273,11 +269,20 @@ func (rv *Reverifier) extends(t *tlog.Tree) bool {
 	return ok
 }
 
-// fromProof is the result for version m proven before, as s holds it.
+// fromProof is the result for version m proven before, as s holds it (its
+// zip's h1: is what .ziphash holds: the log record holds the same, or the
+// version would not have been proven).
 func (rv *Reverifier) fromProof(m module.Version, s *stored) *Reverified {
 	res := &Reverified{Module: m.Path, Version: m.Version, Bytes: int64(len(s.data[fileZip])), Remembered: true}
 	if rv.p.signer != nil {
-		res.summary = rv.summary(m, hex.EncodeToString(s.sum[fileZip][:]), s.zipHash(), hex.EncodeToString(s.sum[fileSPDX][:]))
+		// The three strings in one.
+		var buf [2*2*sha256.Size + 64]byte
+		b := hex.AppendEncode(buf[:0], s.sum[fileZip][:])
+		b = hex.AppendEncode(b, s.sum[fileSPDX][:])
+		b = append(b, bytes.TrimSpace(s.data[fileZipHash])...)
+		all := string(b)
+		const n = 2 * sha256.Size
+		res.summary = rv.summary(m, all[:n], all[2*n:], all[n:2*n])
 	}
 	return res
 }

@@ -204,6 +204,20 @@ func TestProvenRemembersAndRechecks(t *testing.T) {
 	}
 	both("first run", true, false, true, false, "")
 	both("second run", true, true, true, true, "")
+	// A remembered version's new verification summary says what a full
+	// proof's says.
+	pf.p.proofs.m = nil // forgotten
+	proven := pf.run(t, gpg)[0]
+	remembered := pf.run(t, gpg)[0]
+	if proven.Remembered || !remembered.Remembered || proven.summary == nil || remembered.summary == nil {
+		t.Fatalf("full %+v, remembered %+v", proven, remembered)
+	}
+	a, b := *proven.summary, *remembered.summary
+	a.Verified, b.Verified = time.Time{}, time.Time{}
+	if fmt.Sprint(a) != fmt.Sprint(b) || a.ZipSHA256 == "" || a.ZipHash == "" || len(a.Inputs) != 1 {
+		t.Errorf("summary of a full proof %+v\nof a remembered one %+v", a, b)
+	}
+	both("remembered again", true, true, true, false, "")
 
 	// Every file a run reads, one byte changed, then put back.
 	checks := map[string]string{".zip": "zip", ".mod": "log-record", ".ziphash": "zip", ".info": "info",

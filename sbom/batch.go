@@ -28,9 +28,16 @@ func batchPayload(sums []Summary, resourceURI string) ([]byte, error) {
 	if err != nil {
 		return nil, summaryError(first, err)
 	}
-	subjects := make([]byte, 0, len(sums)*192)
-	var inputs []byte
+	// The statement as encoding/json writes a statement
+	// (TestBatchPayloadAgrees), into one buffer: the subjects in a pass
+	// that checks each summary, the inputs in a second.
+	p := &st.Predicate
+	b := make([]byte, 0, 1024+len(sums)*384)
+	b = append(b, `{"_type":`...)
+	b = appendString(b, st.Type)
+	b = append(b, `,"subject":[`...)
 	var escaped struct{ path, esc string } // of the last module path
+	inputs := 0
 	for i := range sums {
 		sum := sums[i]
 		sum.byDirHash = true
@@ -42,27 +49,15 @@ func batchPayload(sums []Summary, resourceURI string) ([]byte, error) {
 			return nil, errors.New("verification summary: summaries of one batch differ in policy or time")
 		}
 		if i > 0 {
-			subjects = append(subjects, ',')
+			b = append(b, ',')
 		}
 		if sum.Module != escaped.path {
 			escaped.path = sum.Module
 			escaped.esc, _ = module.EscapePath(sum.Module) // checked
 		}
-		subjects = appendSubject(subjects, escaped.esc, sum, h1)
-		for _, in := range sum.Inputs {
-			if len(inputs) > 0 {
-				inputs = append(inputs, ',')
-			}
-			inputs = appendDescriptor(inputs, in)
-		}
+		b = appendSubject(b, escaped.esc, sum, h1)
+		inputs += len(sum.Inputs)
 	}
-	// The statement as encoding/json writes a statement (TestBatchPayloadAgrees).
-	p := &st.Predicate
-	b := make([]byte, 0, len(subjects)+len(inputs)+1024)
-	b = append(b, `{"_type":`...)
-	b = appendString(b, st.Type)
-	b = append(b, `,"subject":[`...)
-	b = append(b, subjects...)
 	b = append(b, `],"predicateType":`...)
 	b = appendString(b, st.PredicateType)
 	b = append(b, `,"predicate":{"verifier":{"id":`...)
@@ -77,9 +72,18 @@ func batchPayload(sums []Summary, resourceURI string) ([]byte, error) {
 	b = appendString(b, resourceURI)
 	b = append(b, `,"policy":`...)
 	b = appendDescriptor(b, p.Policy)
-	if len(inputs) > 0 {
+	if inputs > 0 {
 		b = append(b, `,"inputAttestations":[`...)
-		b = append(b, inputs...)
+		n := 0
+		for i := range sums {
+			for _, in := range sums[i].Inputs {
+				if n > 0 {
+					b = append(b, ',')
+				}
+				b = appendDescriptor(b, in)
+				n++
+			}
+		}
 		b = append(b, ']')
 	}
 	b = append(b, `,"verificationResult":`...)
@@ -157,30 +161,46 @@ func appendDescriptor(b []byte, d ResourceDescriptor) []byte {
 	return append(b, '}')
 }
 
-// appendMap appends m as a JSON object, its keys in order.
+// appendMap appends m as a JSON object, its keys in order. A digest map
+// holds one key or two: those are ordered without sorting a slice.
 func appendMap(b []byte, m map[string]string) []byte {
-	b = append(b, '{')
-	for i, k := range sortedKeys(m) {
-		if i > 0 {
-			b = append(b, ',')
-		}
+	entry := func(b []byte, k string) []byte {
 		b = appendString(b, k)
 		b = append(b, ':')
-		b = appendString(b, m[k])
+		return appendString(b, m[k])
+	}
+	b = append(b, '{')
+	switch len(m) {
+	case 0:
+	case 1, 2:
+		var ks [2]string
+		n := 0
+		for k := range m {
+			ks[n] = k
+			n++
+		}
+		if n == 2 && ks[1] < ks[0] {
+			ks[0], ks[1] = ks[1], ks[0]
+		}
+		b = entry(b, ks[0])
+		if n == 2 {
+			b = append(b, ',')
+			b = entry(b, ks[1])
+		}
+	default:
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = entry(b, k)
+		}
 	}
 	return append(b, '}')
-}
-
-// sortedKeys returns m's keys in order; a digest map holds one or two.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	if len(keys) > 1 {
-		slices.Sort(keys)
-	}
-	return keys
 }
 
 // appendString appends s as a JSON string, as encoding/json writes it:
