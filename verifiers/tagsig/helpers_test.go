@@ -89,14 +89,27 @@ func tagPayload(object, name, tagger string, when time.Time, msg string) []byte 
 // at created, and a tag signed by the subkey at at.
 func subkeyEntity(tb testing.TB, created, at time.Time) (*openpgp.Entity, *openpgp.Subkey, *Tag) {
 	tb.Helper()
+	return subkeyEntityFor(tb, created, at, 0)
+}
+
+// subkeyEntityFor is subkeyEntity with a subkey valid for lifetime seconds
+// (0: as long as its primary key).
+func subkeyEntityFor(tb testing.TB, created, at time.Time, lifetime uint32) (*openpgp.Entity, *openpgp.Subkey, *Tag) {
+	tb.Helper()
 	e := newPGPEntity(tb, "Sub", "sub@example.com", created, 0)
-	if err := e.AddSigningSubkey(pgpConfig(created, 0)); err != nil {
+	if err := e.AddSigningSubkey(pgpConfig(created, lifetime)); err != nil {
 		tb.Fatal(err)
 	}
 	sub := &e.Subkeys[len(e.Subkeys)-1]
-	p := tagPayload(testObject, "v1", "Sub <sub@example.com>", at, "x\n")
 	cfg := pgpConfig(at, 0)
 	cfg.SigningKeyId = sub.PublicKey.KeyId
+	return e, sub, signTagWith(tb, e, tagPayload(testObject, "v1", "Sub <sub@example.com>", at, "x\n"), cfg)
+}
+
+// signTagWith signs the tag payload p with e as cfg says and parses the
+// signed tag.
+func signTagWith(tb testing.TB, e *openpgp.Entity, p []byte, cfg *packet.Config) *Tag {
+	tb.Helper()
 	var sig bytes.Buffer
 	if err := openpgp.ArmoredDetachSign(&sig, e, bytes.NewReader(p), cfg); err != nil {
 		tb.Fatal(err)
@@ -106,5 +119,5 @@ func subkeyEntity(tb testing.TB, created, at time.Time) (*openpgp.Entity, *openp
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return e, sub, tag
+	return tag
 }

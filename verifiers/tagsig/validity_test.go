@@ -1,7 +1,6 @@
 package tagsig
 
 import (
-	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -62,18 +61,9 @@ func TestValidityAgrees(t *testing.T) {
 
 	// A signature that expires after a day.
 	sigExp := newPGPEntity(t, "Sig", "sig@example.com", now.Add(-time.Hour), 0)
-	p := tagPayload(testObject, "v1.0.0", "Sig <sig@example.com>", now.Add(-time.Minute), "release\n")
 	cfg := pgpConfig(now.Add(-time.Minute), 0)
 	cfg.SigLifetimeSecs = 86400
-	var armored bytes.Buffer
-	if err := openpgp.ArmoredDetachSign(&armored, sigExp, bytes.NewReader(p), cfg); err != nil {
-		t.Fatal(err)
-	}
-	armored.WriteByte('\n')
-	tag, err := Parse(append(p, armored.Bytes()...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tag := signTagWith(t, sigExp, tagPayload(testObject, "v1.0.0", "Sig <sig@example.com>", now.Add(-time.Minute), "release\n"), cfg)
 	check("signature expiry", ring(sigExp), tag, now, later(time.Hour, 23*time.Hour, 25*time.Hour)...)
 
 	// A revocation dated an hour from now (gpg takes it from then), for
@@ -86,25 +76,7 @@ func TestValidityAgrees(t *testing.T) {
 	check("revocation dated later", ring(rev), revTag, now, later(30*time.Minute, 2*time.Hour)...)
 
 	// A signing subkey whose own binding expires before its primary key.
-	sub := newPGPEntity(t, "Sub", "sub@example.com", now.Add(-time.Hour), 0)
-	subCfg := pgpConfig(now.Add(-time.Hour), 0)
-	subCfg.KeyLifetimeSecs = 3 * 3600
-	if err := sub.AddSigningSubkey(subCfg); err != nil {
-		t.Fatal(err)
-	}
-	sk := &sub.Subkeys[len(sub.Subkeys)-1]
-	sp := tagPayload(testObject, "v1", "Sub <sub@example.com>", now.Add(-time.Minute), "x\n")
-	signCfg := pgpConfig(now.Add(-time.Minute), 0)
-	signCfg.SigningKeyId = sk.PublicKey.KeyId
-	var subSig bytes.Buffer
-	if err := openpgp.ArmoredDetachSign(&subSig, sub, bytes.NewReader(sp), signCfg); err != nil {
-		t.Fatal(err)
-	}
-	subSig.WriteByte('\n')
-	subTag, err := Parse(append(sp, subSig.Bytes()...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub, _, subTag := subkeyEntityFor(t, now.Add(-time.Hour), now.Add(-time.Minute), 3*3600)
 	check("subkey expiry", ring(sub), subTag, now, later(time.Hour, 3*time.Hour)...)
 
 	// SSH: judged at the tagger time, whatever the time of asking.
