@@ -23,6 +23,8 @@ type fakeChecker struct {
 	mu     sync.Mutex
 	fail   map[string]string
 	broken map[string]bool
+	// remembered are passed as proven before.
+	remembered map[string]bool
 	// checked, when set, is called with the number of versions checked.
 	checked func(n int)
 	n       int
@@ -37,7 +39,7 @@ func (c *fakeChecker) Version(ctx context.Context, m module.Version) (*pipeline.
 	if c.broken[m.String()] {
 		return nil, errors.New("database unreachable")
 	}
-	r := &pipeline.Reverified{Module: m.Path, Version: m.Version, Bytes: 10}
+	r := &pipeline.Reverified{Module: m.Path, Version: m.Version, Bytes: 10, Remembered: c.remembered[m.String()]}
 	if reason, ok := c.fail[m.String()]; ok {
 		r.Problems = []pipeline.Problem{{Check: "tag-signature", Reason: reason, Security: true}}
 	}
@@ -240,5 +242,58 @@ func TestMerge(t *testing.T) {
 	// Every shard of a run sees the same keys: each warning once.
 	if len(r.Warnings) != 1 || !strings.Contains(r.Text(), "\nwarning: key k expires\n") {
 		t.Errorf("warnings %q in\n%s", r.Warnings, r.Text())
+	}
+}
+
+// TestRunShardBatches: versions that passed are signed in batches of at
+// most BatchSize, each version served the batch that names it, and the
+// report counts the versions remembered.
+func TestRunShardBatches(t *testing.T) {
+	ctx := context.Background()
+	var names []string
+	for i := range 7 {
+		names = append(names, "example.com/batch@v1.0."+string(rune('0'+i)))
+	}
+	st, vs := newStore(t, names...)
+	c := &fakeChecker{fail: map[string]string{names[3]: "key revoked"}, remembered: map[string]bool{names[0]: true, names[5]: true}}
+	rep, err := RunShard(ctx, c, st, vs, Options{Run: "r", Concurrency: 2, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts[Good] != 6 || rep.Counts[Quarantined] != 1 || rep.Remembered != 2 || !strings.Contains(rep.Text(), "(2 unchanged since proven") {
+		t.Fatalf("report %+v\n%s", rep.Counts, rep.Text())
+	}
+	if m := Merge("r", rep, rep); m.Remembered != 4 {
+		t.Errorf("merged %d remembered", m.Remembered)
+	}
+	batches := map[string]int{}
+	for i, m := range vs {
+		f, err := st.OpenFile(ctx, m, store.StateReverified)
+		if i == 3 {
+			if err == nil {
+				f.Close()
+				t.Errorf("%s failed and got a new summary", m)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		data := make([]byte, 4096)
+		n, _ := f.Read(data)
+		f.Close()
+		batch := string(data[:n])
+		if !strings.Contains(batch, m.String()+" ") {
+			t.Errorf("%s is served a batch that does not name it: %q", m, batch)
+		}
+		batches[batch]++
+	}
+	if len(batches) != 3 {
+		t.Errorf("%d batches for 6 versions in twos: %v", len(batches), batches)
+	}
+	for b, n := range batches {
+		if strings.Count(b, "@") != n || n > 2 {
+			t.Errorf("batch %q served to %d versions", b, n)
+		}
 	}
 }
