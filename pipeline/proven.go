@@ -282,7 +282,7 @@ func (rv *Reverifier) fromProof(m module.Version, s *stored) *Reverified {
 		b = append(b, bytes.TrimSpace(s.data[fileZipHash])...)
 		all := string(b)
 		const n = 2 * sha256.Size
-		res.summary = rv.summary(m, all[:n], all[2*n:], all[n:2*n])
+		res.summary = newSummary{zipSHA: all[:n], zipH1: all[2*n:], sbomSHA: all[n : 2*n]}
 	}
 	return res
 }

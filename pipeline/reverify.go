@@ -94,7 +94,7 @@ type Reverified struct {
 	Skipped []string `json:"skipped,omitempty"`
 	// summary is what a new verification summary says of a version that
 	// passed (Reverifier.Sign), when a signing key is configured.
-	summary *sbom.Summary
+	summary newSummary
 	// Bytes is how many stored zip bytes were re-hashed.
 	Bytes int64 `json:"bytes"`
 	// Remembered says that a run proved the version before from the same
@@ -370,7 +370,7 @@ func (rv *Reverifier) check(ctx context.Context, m module.Version, files *store.
 	}
 
 	if res.Passed() && rv.p.signer != nil && iv.ZipHash != "" {
-		res.summary = rv.summary(m, iv.ZipSHA256, iv.ZipHash, iv.SBOMSHA256)
+		res.summary = newSummary{zipSHA: iv.ZipSHA256, zipH1: iv.ZipHash, sbomSHA: iv.SBOMSHA256}
 	}
 	// Remembered: a pass from the bytes the run read, proven the short
 	// way, with nothing skipped and the public database's answers (if it
@@ -405,17 +405,46 @@ type reverifyRecord struct {
 // subject, so one signature per batch instead of one per version. It
 // returns nil when there is nothing to sign or no signing key.
 func (rv *Reverifier) Sign(ctx context.Context, rs []*Reverified, run string) ([]byte, error) {
-	var sums []sbom.Summary
-	for _, r := range rs {
-		if r.summary != nil && r.Passed() {
-			sums = append(sums, *r.summary)
-		}
+	if rv.p.signer == nil {
+		return nil, nil
 	}
-	if len(sums) == 0 || rv.p.signer == nil {
+	// One array of summaries and one of their inputs for the batch.
+	sums := make([]sbom.Summary, 0, len(rs))
+	inputs := make([]sbom.ResourceDescriptor, 0, len(rs))
+	policy := ""
+	if rv.policies != nil {
+		policy = rv.policies.Digest()
+	}
+	for _, r := range rs {
+		ns := r.summary
+		if ns.zipH1 == "" || !r.Passed() {
+			continue
+		}
+		sum := sbom.Summary{
+			Module: r.Module, Version: r.Version, ZipSHA256: ns.zipSHA, ZipHash: ns.zipH1,
+			PolicyURI: VerifierID + "/policies", PolicyDigest: policy, Verified: rv.now,
+			VerifierID: VerifierID, VerifierVersion: rv.p.version,
+		}
+		// Not the other files the admission summary names (integrity's
+		// Bound): they still match it, and one batch statement names
+		// every zip of a batch, served whole with each of them.
+		if ns.sbomSHA != "" {
+			inputs = append(inputs, sbom.ResourceDescriptor{Name: r.Version + store.DocSPDX, MediaType: "application/spdx+json",
+				Digest: map[string]string{"sha256": ns.sbomSHA}})
+			sum.Inputs = inputs[len(inputs)-1 : len(inputs) : len(inputs)]
+		}
+		sums = append(sums, sum)
+	}
+	if len(sums) == 0 {
 		return nil, nil
 	}
 	return rv.p.signer.SignSummaries(sums, VerifierID+"/reverify/"+run)
 }
+
+// newSummary is what the new verification summary of a version that
+// passed says of it: its zip's SHA-256 (hex) and h1: hash, and its SBOM's
+// SHA-256 (hex; "" when it has none). Zero: no summary.
+type newSummary struct{ zipSHA, zipH1, sbomSHA string }
 
 // publicRecord checks a public module's stored hashes against the public
 // checksum database.
@@ -527,28 +556,6 @@ func (rv *Reverifier) deepSBOM(ctx context.Context, m module.Version, rec *rever
 			hex.EncodeToString(a[:8]), hex.EncodeToString(b[:8]))
 	}
 	return nil
-}
-
-// summary is the new verification summary of a version that passed, whose
-// zip has SHA-256 zipSHA (hex) and h1: hash zipH1, and SBOM SHA-256 sbomSHA
-// (hex; "" when it has none).
-func (rv *Reverifier) summary(m module.Version, zipSHA, zipH1, sbomSHA string) *sbom.Summary {
-	sum := &sbom.Summary{
-		Module: m.Path, Version: m.Version, ZipSHA256: zipSHA, ZipHash: zipH1,
-		PolicyURI: VerifierID + "/policies", Verified: rv.now,
-		VerifierID: VerifierID, VerifierVersion: rv.p.version,
-	}
-	if sbomSHA != "" {
-		sum.Inputs = []sbom.ResourceDescriptor{{Name: m.Version + store.DocSPDX, MediaType: "application/spdx+json",
-			Digest: map[string]string{"sha256": sbomSHA}}}
-	}
-	// Not the other files the admission summary names (iv.Bound): they
-	// still match it, and one batch statement names every zip of a shard,
-	// served whole with each of them.
-	if rv.policies != nil {
-		sum.PolicyDigest = rv.policies.Digest()
-	}
-	return sum
 }
 
 // plainReason is err's message on one line.

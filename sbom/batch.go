@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/module"
 )
@@ -18,7 +20,8 @@ import (
 // run signs one batch per shard of thousands, a few hundred bytes each.
 // The bytes are those json.Marshal makes of the same statement
 // (TestBatchPayloadAgrees).
-func batchPayload(sums []Summary, resourceURI string) ([]byte, error) {
+// The statement is appended to dst.
+func batchPayload(dst []byte, sums []Summary, resourceURI string) ([]byte, error) {
 	if len(sums) == 0 {
 		return nil, errors.New("verification summary: no subjects")
 	}
@@ -32,7 +35,7 @@ func batchPayload(sums []Summary, resourceURI string) ([]byte, error) {
 	// (TestBatchPayloadAgrees), into one buffer: the subjects in a pass
 	// that checks each summary, the inputs in a second.
 	p := &st.Predicate
-	b := make([]byte, 0, 1024+len(sums)*384)
+	b := slices.Grow(dst, 1024+len(sums)*384)
 	b = append(b, `{"_type":`...)
 	b = appendString(b, st.Type)
 	b = append(b, `,"subject":[`...)
@@ -233,7 +236,9 @@ var plain = func() (t [256]bool) {
 // scanning it for some again is noticeable.
 func dsseEnvelope(payloadType string, payload, sig []byte) []byte {
 	enc := base64.StdEncoding
-	b := make([]byte, 0, enc.EncodedLen(len(payload))+enc.EncodedLen(len(sig))+len(payloadType)+64)
+	// The JSON around them is 66 bytes and the payload type; room for the
+	// newline .intoto.jsonl ends with.
+	b := make([]byte, 0, enc.EncodedLen(len(payload))+enc.EncodedLen(len(sig))+2*len(payloadType)+80)
 	b = append(b, `{"payloadType":`...)
 	b = appendString(b, payloadType)
 	b = append(b, `,"payload":"`...)
@@ -242,3 +247,20 @@ func dsseEnvelope(payloadType string, payload, sig []byte) []byte {
 	b = enc.AppendEncode(b, sig)
 	return append(b, `"}]}`...)
 }
+
+// paeHeader is the DSSE pre-authentication encoding of a payload of n bytes
+// of payloadType, less the payload itself, which follows it
+// (ssldsse.PAE; TestPAEHeader).
+func paeHeader(payloadType string, n int) []byte {
+	b := make([]byte, 0, 48+len(payloadType))
+	b = append(b, "DSSEv1 "...)
+	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
+	b = append(b, ' ')
+	b = append(b, payloadType...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, ' ')
+}
+
+// batchBufs hold the payloads of batch statements while they are signed.
+var batchBufs = sync.Pool{New: func() any { return new([]byte) }}

@@ -66,7 +66,7 @@ func TestBatchPayloadAgrees(t *testing.T) {
 		{"no inputs", []Summary{d}},
 		{"mixed", []Summary{d, a, b, c}},
 	} {
-		got, err := batchPayload(tc.sums, "https://modgate.example/reverify/run<1>")
+		got, err := batchPayload(nil, tc.sums, "https://modgate.example/reverify/run<1>")
 		want, werr := marshalBatch(tc.sums, "https://modgate.example/reverify/run<1>")
 		if err != nil || werr != nil {
 			t.Fatalf("%s: %v, %v", tc.name, err, werr)
@@ -80,7 +80,7 @@ func TestBatchPayloadAgrees(t *testing.T) {
 	noDigest := a
 	noDigest.Inputs = []ResourceDescriptor{{Name: "x"}}
 	for _, sums := range [][]Summary{nil, {a, later}, {a, noDigest}} {
-		if _, err := batchPayload(sums, "x"); err == nil {
+		if _, err := batchPayload(nil, sums, "x"); err == nil {
 			t.Errorf("%d summaries: accepted", len(sums))
 		}
 	}
@@ -120,7 +120,7 @@ func BenchmarkSignSummaries(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		payload func([]Summary, string) ([]byte, error)
-	}{{"direct", batchPayload}, {"encoding-json", marshalBatch}} {
+	}{{"direct", func(s []Summary, uri string) ([]byte, error) { return batchPayload(nil, s, uri) }}, {"encoding-json", marshalBatch}} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := bc.payload(sums, "run"); err != nil {
@@ -152,6 +152,16 @@ func TestDSSEEnvelope(t *testing.T) {
 		}
 		if got := dsseEnvelope(inTotoPayloadType, []byte(payload), sig); !bytes.Equal(got, want) {
 			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}
+
+// TestPAEHeader: the header and the payload are DSSE's encoding.
+func TestPAEHeader(t *testing.T) {
+	for _, payload := range []string{"", "x", strings.Repeat("é", 1000)} {
+		got := append(paeHeader(inTotoPayloadType, len(payload)), payload...)
+		if want := ssldsse.PAE(inTotoPayloadType, []byte(payload)); !bytes.Equal(got, want) {
+			t.Errorf("got %q\nwant %q", got, want)
 		}
 	}
 }

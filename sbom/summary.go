@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -397,13 +398,22 @@ func isHexDigest(s string, n int) bool {
 // inputs. cosign verify-blob-attestation accepts the envelope for any one
 // of the zips, as for a single summary.
 func (s *Signer) SignSummaries(sums []Summary, resourceURI string) ([]byte, error) {
-	payload, err := batchPayload(sums, resourceURI)
+	bp := batchBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 16<<20 {
+			batchBufs.Put(bp)
+		}
+	}()
+	payload, err := batchPayload((*bp)[:0], sums, resourceURI)
 	if err != nil {
 		return nil, err
 	}
-	// What dsse.WrapSigner(s.sv, inTotoPayloadType).SignMessage does, with
-	// the envelope written directly (dsseEnvelope).
-	sig, err := s.sv.SignMessage(bytes.NewReader(ssldsse.PAE(inTotoPayloadType, payload)))
+	*bp = payload
+	// What dsse.WrapSigner(s.sv, inTotoPayloadType).SignMessage does,
+	// without copying the payload into its pre-authentication encoding, and
+	// with the envelope written directly (dsseEnvelope).
+	pae := io.MultiReader(bytes.NewReader(paeHeader(inTotoPayloadType, len(payload))), bytes.NewReader(payload))
+	sig, err := s.sv.SignMessage(pae)
 	if err != nil {
 		return nil, fmt.Errorf("signing verification summary: %w", err)
 	}
