@@ -396,3 +396,20 @@ func TestStoredFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestProvenWithoutPolicies: a configuration without policies (admission
+// rests on repositories and signers) remembers proofs too, under the same
+// rules; a policy set loaded later is other trust.
+func TestProvenWithoutPolicies(t *testing.T) {
+	pf := newProvenFixture(t, "corp.example/nopolicy", nil)
+	m := pf.admitTag(t, "v1.0.0", true)
+	pf.p.SetPolicies(nil)
+	expect(t, "first run", pf.run(t, m)[0], true, false, "")
+	expect(t, "second run", pf.run(t, m)[0], true, true, "")
+	restore := flip(t, pf.file(m, ".zip"))
+	expect(t, "zip changed", pf.run(t, m)[0], false, false, "zip")
+	restore()
+	expect(t, "zip put back", pf.run(t, m)[0], true, true, "")
+	pf.setPolicy(t, mitPolicy)
+	expect(t, "policies loaded", pf.run(t, m)[0], true, false, "")
+}

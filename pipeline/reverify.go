@@ -161,7 +161,7 @@ func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Re
 	// Proofs are remembered for shallow runs that prove versions the short
 	// way (a log and a signing key), with the dependency checker modgate
 	// builds, whose answers it knows the life of.
-	if p.proofs != nil && !opts.Deep && opts.Log != nil && iopts.PublicKey != nil && rv.policies != nil {
+	if p.proofs != nil && !opts.Deep && opts.Log != nil && iopts.PublicKey != nil {
 		rv.proofs, rv.trust = p.proofs, rv.trustDigest()
 		if n := min(opts.Versions, maxExpected); n > 0 {
 			p.proofs.grow(n + n/4)
@@ -375,7 +375,7 @@ func (rv *Reverifier) check(ctx context.Context, m module.Version, files *store.
 	// Remembered: a pass from the bytes the run read, proven the short
 	// way, with nothing skipped and the public database's answers (if it
 	// was asked) read under one epoch.
-	if s == nil || !res.Passed() || len(res.Skipped) > 0 || !iv.Short || rv.policies == nil ||
+	if s == nil || !res.Passed() || len(res.Skipped) > 0 || !iv.Short ||
 		pr.publicDB && (pr.epoch == 0 || pr.epoch != rv.p.publicDB.epoch()) {
 		return res, nil, nil
 	}
