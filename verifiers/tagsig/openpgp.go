@@ -248,6 +248,7 @@ func (k *Keyring) verifyOpenPGP(t *Tag, now time.Time) (*Signer, error) {
 	return nil, lastErr
 }
 
+// pgpDesc names key in messages: its fingerprint and primary identity.
 func pgpDesc(key openpgp.Key) string {
 	return fmt.Sprintf("openpgp key %s (%s)", pgpFingerprint(key.PublicKey), primaryName(key.Entity))
 }

@@ -78,7 +78,7 @@ func (k *Keyring) verifySSH(t *Tag) (*Signer, error) {
 				Fingerprint:        fp,
 				PrimaryFingerprint: fp,
 				Principal:          e.principals[0],
-				validity:           Validity{sshValid},
+				validity:           Validity{ssh: true},
 			}, nil
 		}
 		if firstErr == nil {

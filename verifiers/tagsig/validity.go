@@ -20,7 +20,10 @@ import (
 // tag's and keyring's content) ask again at another time without parsing
 // or verifying anything: At gives Verify's verdict at that time for the
 // same tag and the same keyring. The zero Validity is no verification.
-type Validity struct{ pgp *pgpValidity }
+type Validity struct {
+	pgp *pgpValidity // an OpenPGP signature's
+	ssh bool         // an SSH signature's
+}
 
 // pgpValidity is what verifyOpenPGP judges at its time once the
 // cryptography verified: the key (in the keyring that verified it, which
@@ -36,9 +39,6 @@ type pgpValidity struct {
 	issuer   string
 }
 
-// sshValid is the Validity of an SSH signature: valid whenever.
-var sshValid = &pgpValidity{}
-
 // errNoVerification is the error of the zero Validity.
 var errNoVerification = errors.New("no verified signature to judge")
 
@@ -48,7 +48,7 @@ func newPGPValidity(key openpgp.Key, sig *packet.Signature) Validity {
 	if sig.SigLifetimeSecs != nil {
 		v.lifetime = *sig.SigLifetimeSecs
 	}
-	return Validity{v}
+	return Validity{pgp: v}
 }
 
 // Validity returns what the verification that returned s depends on in
@@ -59,10 +59,10 @@ func (s *Signer) Validity() Validity { return s.validity }
 // accept the signature at now, and otherwise the error Verify would return.
 func (v Validity) At(now time.Time) error {
 	switch {
+	case v.ssh:
+		return nil
 	case v.pgp == nil:
 		return sigErr(ErrMalformed, errNoVerification, "no verification")
-	case v.pgp == sshValid:
-		return nil
 	}
 	p := v.pgp
 	if p.created.After(now) {
