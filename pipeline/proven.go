@@ -11,6 +11,7 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/modgate/modgate/internal/memo"
 	"github.com/modgate/modgate/store"
 	"github.com/modgate/modgate/verifiers/integrity"
 	"github.com/modgate/modgate/verifiers/tagsig"
@@ -51,9 +52,8 @@ type stored struct {
 	// logID and logText are the version's checksum log record.
 	logID   int64
 	logText []byte
-	// key is the memo key of the version (provenKey), made in keyBuf.
-	key    [32]byte
-	keyBuf []byte
+	// key is the memo key of the version (provenKey).
+	key [32]byte
 }
 
 // storedFiles are the files of a version a shallow proof reads, with the
@@ -120,56 +120,31 @@ func (s *stored) release() {
 }
 
 // provenKey is the memo key of version m as s holds it, under the trust
-// digest trust: a SHA-256 over every part, each with its length (in one
-// buffer, hashed at once: a run makes one key a version).
+// digest trust: memo.Key of every part.
 func provenKey(trust [32]byte, m module.Version, s *stored) [32]byte {
-	b := s.keyBuf[:0]
-	part := func(p []byte) {
-		b = binary.BigEndian.AppendUint64(b, uint64(len(p)))
-		b = append(b, p...)
-	}
-	part(trust[:])
-	b = binary.BigEndian.AppendUint64(b, uint64(len(m.Path)))
-	b = append(b, m.Path...)
-	b = binary.BigEndian.AppendUint64(b, uint64(len(m.Version)))
-	b = append(b, m.Version...)
+	var parts [len(storedFiles) + 5][]byte
+	var id [8]byte
+	binary.BigEndian.PutUint64(id[:], uint64(s.logID))
+	ps := append(parts[:0], trust[:], []byte(m.Path), []byte(m.Version), id[:], s.logText)
 	for i := range storedFiles {
 		if i == fileZipHash {
-			part(s.data[i])
+			ps = append(ps, s.data[i])
 		} else {
-			part(s.sum[i][:])
+			ps = append(ps, s.sum[i][:])
 		}
 	}
-	b = binary.BigEndian.AppendUint64(b, uint64(s.logID))
-	part(s.logText)
-	s.keyBuf = b
-	return sha256.Sum256(b)
+	return memo.Key(ps...)
 }
 
 // trustDigest is the SHA-256 of what a run's proofs trust besides the bytes
 // of each version: the cosign public keys, the checksum log's key, the
 // signer groups' key files and the policy files.
 func (rv *Reverifier) trustDigest() [32]byte {
-	h := sha256.New()
-	var n [8]byte
-	part := func(b []byte) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
-	part([]byte("modgate re-verification proof v1"))
-	part(rv.iopts.PublicKey)
-	for _, k := range rv.iopts.PreviousKeys {
-		part(k)
-	}
-	part([]byte(rv.iopts.Verifier.Name()))
-	binary.BigEndian.PutUint32(n[:4], rv.iopts.Verifier.KeyHash())
-	part(n[:4])
-	part([]byte(rv.signers.digest))
-	part([]byte(rv.policies.Digest()))
-	var d [32]byte
-	h.Sum(d[:0])
-	return d
+	var hash [4]byte
+	binary.BigEndian.PutUint32(hash[:], rv.iopts.Verifier.KeyHash())
+	parts := [][]byte{[]byte("modgate re-verification proof v1"), []byte(rv.iopts.Verifier.Name()), hash[:],
+		[]byte(rv.signers.digest), []byte(rv.policies.Digest()), rv.iopts.PublicKey}
+	return memo.Key(append(parts, rv.iopts.PreviousKeys...)...)
 }
 
 // A proof is what a run remembers of a version it proved.
@@ -187,39 +162,8 @@ type proof struct {
 	publicDB bool
 }
 
-// proofs are the memo of proven versions: bounded, and started again when
-// full, like memo.Set. Safe for concurrent use.
-type proofs struct {
-	mu  sync.RWMutex
-	max int
-	m   map[[32]byte]proof
-}
-
-// defaultProofs bounds a memo no run said how large it should be.
-const defaultProofs = 1 << 16
-
-func (ps *proofs) get(k [32]byte) (proof, bool) {
-	ps.mu.RLock()
-	defer ps.mu.RUnlock()
-	p, ok := ps.m[k]
-	return p, ok
-}
-
-func (ps *proofs) add(k [32]byte, p proof) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if ps.m == nil || len(ps.m) >= max(ps.max, defaultProofs) {
-		ps.m = make(map[[32]byte]proof)
-	}
-	ps.m[k] = p
-}
-
-// grow makes the memo hold at least n versions.
-func (ps *proofs) grow(n int) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	ps.max = max(ps.max, n)
-}
+// proofs are the memo of proven versions, by provenKey.
+type proofs = memo.Map[[32]byte, proof]
 
 // holds reports whether what a remembered proof of a version rests on in
 // time still holds: its tree is a prefix of this run's, its tag signature

@@ -206,7 +206,7 @@ func TestProvenRemembersAndRechecks(t *testing.T) {
 	both("second run", true, true, true, true, "")
 	// A remembered version's new verification summary says what a full
 	// proof's says.
-	pf.p.proofs.m = nil // forgotten
+	pf.p.proofs = new(proofs) // forgotten
 	proven := pf.run(t, gpg)[0]
 	remembered := pf.run(t, gpg)[0]
 	if proven.Remembered || !remembered.Remembered {

@@ -164,7 +164,7 @@ func (p *Pipeline) NewReverifier(ctx context.Context, opts ReverifyOptions) (*Re
 	if p.proofs != nil && !opts.Deep && opts.Log != nil && iopts.PublicKey != nil {
 		rv.proofs, rv.trust = p.proofs, rv.trustDigest()
 		if n := min(opts.Versions, maxExpected); n > 0 {
-			p.proofs.grow(n + n/4)
+			p.proofs.Grow(n + n/4)
 		}
 	}
 	return rv, nil
@@ -236,7 +236,7 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 	q, qerr := files.Quarantined()
 	if s != nil && s.read(ctx, files, rv.iopts.Log, m) {
 		s.key = provenKey(rv.trust, m, s)
-		if p, ok := rv.proofs.get(s.key); ok && rv.holds(ctx, m, s, p) {
+		if p, ok := rv.proofs.Get(s.key); ok && rv.holds(ctx, m, s, p) {
 			res := rv.fromProof(m, s)
 			res.Quarantine, res.QuarantineRead = q, qerr == nil
 			return res, nil
@@ -250,7 +250,7 @@ func (rv *Reverifier) Version(ctx context.Context, m module.Version) (*Reverifie
 	}
 	res.Quarantine, res.QuarantineRead = q, qerr == nil
 	if p != nil {
-		rv.proofs.add(s.key, *p)
+		rv.proofs.Add(s.key, *p)
 	}
 	return res, nil
 }

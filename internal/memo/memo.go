@@ -1,7 +1,8 @@
 // Package memo remembers verifications that succeeded, keyed by a SHA-256
 // over everything they depended on: the same inputs verify the same way,
-// so a hit is as good as verifying again. A Set lives in memory only (one on
-// disk could be written by whoever can write what it vouches for).
+// so a hit is as good as verifying again (Set), and what was found with
+// them (Map). Memos live in memory only (one on disk could be written by
+// whoever can write what it vouches for).
 package memo
 
 import (
@@ -10,27 +11,92 @@ import (
 	"sync"
 )
 
-// DefaultMax bounds a Set whose Max is zero.
+// DefaultMax bounds a Map or Set whose Max is zero.
 const DefaultMax = 1 << 17
 
-// A Set of keys of verifications that succeeded, about 100 bytes an entry;
-// when it holds Max, it starts again. The zero Set is ready to use, and a
-// nil *Set remembers nothing. Safe for concurrent use.
-type Set struct {
+// A Map remembers a value per key; when it holds Max keys, it starts again
+// (a memo keeps what a run goes round, and forgetting costs a verification
+// again, never a wrong answer). The zero Map is ready to use. Safe for
+// concurrent use.
+type Map[K comparable, V any] struct {
 	Max int
 
-	mu sync.Mutex
-	m  map[[32]byte]struct{}
+	mu sync.RWMutex
+	m  map[K]V
+}
+
+// Get returns the value remembered for k.
+func (m *Map[K, V]) Get(k K) (V, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	v, ok := m.m[k]
+	return v, ok
+}
+
+// Add remembers v for k.
+func (m *Map[K, V]) Add(k K, v V) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil || len(m.m) >= m.bound() {
+		m.m = make(map[K]V)
+	}
+	m.m[k] = v
+}
+
+// Len is the number of keys remembered.
+func (m *Map[K, V]) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.m)
+}
+
+// Grow raises the bound to at least n keys (a memo that starts again while
+// a run goes round a larger working set would miss on all of it).
+func (m *Map[K, V]) Grow(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.bound() < n {
+		m.Max = n
+	}
+}
+
+// bound is how many keys m holds before it starts again; m.mu is held.
+func (m *Map[K, V]) bound() int {
+	if m.Max <= 0 {
+		return DefaultMax
+	}
+	return m.Max
+}
+
+// A Set of keys of verifications that succeeded, about 100 bytes an entry,
+// bounded as a Map. The zero Set is ready to use, and a nil *Set remembers
+// nothing. Safe for concurrent use.
+type Set struct {
+	Map[[32]byte, struct{}]
 }
 
 // Key is a SHA-256 over parts, each with its length, so that no two lists
-// of parts have the same key.
+// of parts have the same key. Parts of up to a kilobyte in all are hashed
+// in one go from the stack: a re-verification run makes a key a version.
 func Key(parts ...[]byte) [32]byte {
-	h := sha256.New()
-	var n [8]byte
+	n := 0
 	for _, p := range parts {
-		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
-		h.Write(n[:])
+		n += 8 + len(p)
+	}
+	if n <= 1024 {
+		var buf [1024]byte
+		b := buf[:0]
+		for _, p := range parts {
+			b = binary.BigEndian.AppendUint64(b, uint64(len(p)))
+			b = append(b, p...)
+		}
+		return sha256.Sum256(b)
+	}
+	h := sha256.New()
+	var l [8]byte
+	for _, p := range parts {
+		binary.BigEndian.PutUint64(l[:], uint64(len(p)))
+		h.Write(l[:])
 		h.Write(p)
 	}
 	var k [32]byte
@@ -43,9 +109,7 @@ func (s *Set) Has(k [32]byte) bool {
 	if s == nil {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.m[k]
+	_, ok := s.Get(k)
 	return ok
 }
 
@@ -54,42 +118,20 @@ func (s *Set) Len() int {
 	if s == nil {
 		return 0
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
+	return s.Map.Len()
 }
 
 // Add remembers k.
 func (s *Set) Add(k [32]byte) {
-	if s == nil {
-		return
+	if s != nil {
+		s.Map.Add(k, struct{}{})
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil || len(s.m) >= s.bound() {
-		s.m = make(map[[32]byte]struct{})
-	}
-	s.m[k] = struct{}{}
 }
 
-// bound is how many keys s holds before it starts again; s.mu is held.
-func (s *Set) bound() int {
-	if s.Max <= 0 {
-		return DefaultMax
-	}
-	return s.Max
-}
-
-// Grow raises the Set's bound to at least n keys (a Set that starts again
-// while a run goes round a larger working set would miss on all of it).
+// Grow raises the Set's bound to at least n keys.
 func (s *Set) Grow(n int) {
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.bound() < n {
-		s.Max = n
+	if s != nil {
+		s.Map.Grow(n)
 	}
 }
 

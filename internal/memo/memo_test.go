@@ -1,6 +1,9 @@
 package memo
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"testing"
 )
@@ -65,7 +68,8 @@ func TestPeek(t *testing.T) {
 
 // TestGrow: Grow raises the bound, never lowers it.
 func TestGrow(t *testing.T) {
-	s := Set{Max: 2}
+	var s Set
+	s.Max = 2
 	s.Grow(3)
 	for _, k := range []string{"a", "b", "c"} {
 		s.Add(Key([]byte(k)))
@@ -89,4 +93,49 @@ func TestGrow(t *testing.T) {
 	}
 	var none *Set
 	none.Grow(10) // no panic
+}
+
+// TestKey: the key is the same whether its parts are hashed from the stack
+// or streamed, and parts are length-prefixed.
+func TestKey(t *testing.T) {
+	long := bytes.Repeat([]byte("x"), 2000)
+	h := sha256.New()
+	for _, p := range [][]byte{[]byte("a"), long} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	if got := Key([]byte("a"), long); !bytes.Equal(got[:], h.Sum(nil)) {
+		t.Error("streamed key differs from its definition")
+	}
+	short := Key([]byte("a"), []byte("bc"))
+	h.Reset()
+	for _, p := range []string{"a", "bc"} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	if !bytes.Equal(short[:], h.Sum(nil)) {
+		t.Error("key from the stack differs from its definition")
+	}
+	if Key([]byte("ab"), []byte("c")) == short {
+		t.Error("parts are not length-prefixed")
+	}
+}
+
+// TestMap: values by key, the bound, a start again when full.
+func TestMap(t *testing.T) {
+	var m Map[string, int]
+	m.Max = 2
+	m.Add("a", 1)
+	m.Add("b", 2)
+	if v, ok := m.Get("b"); !ok || v != 2 || m.Len() != 2 {
+		t.Fatalf("b = %d, %v; len %d", v, ok, m.Len())
+	}
+	m.Add("c", 3) // full: starts again
+	if _, ok := m.Get("a"); ok || m.Len() != 1 {
+		t.Errorf("did not start again at Max: len %d", m.Len())
+	}
 }

@@ -130,7 +130,11 @@ type Options struct {
 type Memo = memo.Set
 
 // NewMemo returns an empty memo for about a million signatures.
-func NewMemo() *Memo { return &Memo{Max: 1 << 20} }
+func NewMemo() *Memo {
+	m := new(Memo)
+	m.Max = 1 << 20
+	return m
+}
 
 // Check verifies every published version. Findings are in the report; the
 // error is for failures to run at all (an unreadable store, a log that
