@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
@@ -17,6 +16,7 @@ import (
 	modzip "golang.org/x/mod/zip"
 
 	"github.com/modgate/modgate/internal/gosum"
+	"github.com/modgate/modgate/internal/memo"
 )
 
 // checkModule refuses anything but a valid module path with a canonical
@@ -26,12 +26,12 @@ import (
 // costs a few microseconds: a re-verification run asks it twice for every
 // version of the store).
 func checkModule(m module.Version) error {
-	if validModules.has(m) {
+	if _, ok := validModules.Get(m); ok {
 		return nil
 	}
 	err := module.Check(m.Path, m.Version)
 	if err == nil && module.CanonicalVersion(m.Version) == m.Version {
-		validModules.add(m)
+		validModules.Add(m, struct{}{})
 		return nil
 	}
 	if err == nil {
@@ -147,53 +147,7 @@ func checkZipGoMod(v *Version, name string) error {
 }
 
 // validModules are module versions checkModule passed.
-var validModules = moduleSet{max: 1 << 16}
+var validModules = memo.Map[module.Version, struct{}]{Max: 1 << 16}
 
-// placeSet is a bounded map of module versions to their location, emptied
-// when full. The zero placeSet is ready to use.
-type placeSet struct {
-	mu  sync.RWMutex
-	loc map[module.Version]location
-}
-
-// maxPlaces bounds a placeSet: about 150 bytes an entry.
+// maxPlaces bounds a Dir's places: about 150 bytes a version.
 const maxPlaces = 1 << 17
-
-func (s *placeSet) get(m module.Version) (location, bool) {
-	s.mu.RLock()
-	loc, ok := s.loc[m]
-	s.mu.RUnlock()
-	return loc, ok
-}
-
-func (s *placeSet) add(m module.Version, loc location) {
-	s.mu.Lock()
-	if s.loc == nil || len(s.loc) >= maxPlaces {
-		s.loc = make(map[module.Version]location)
-	}
-	s.loc[m] = loc
-	s.mu.Unlock()
-}
-
-// moduleSet is a bounded set of module versions, emptied when full.
-type moduleSet struct {
-	mu  sync.RWMutex
-	max int
-	set map[module.Version]struct{}
-}
-
-func (s *moduleSet) has(m module.Version) bool {
-	s.mu.RLock()
-	_, ok := s.set[m]
-	s.mu.RUnlock()
-	return ok
-}
-
-func (s *moduleSet) add(m module.Version) {
-	s.mu.Lock()
-	if s.set == nil || len(s.set) >= s.max {
-		s.set = make(map[module.Version]struct{})
-	}
-	s.set[m] = struct{}{}
-	s.mu.Unlock()
-}

@@ -57,13 +57,10 @@ func linkIn(from dirFD, name string, to dirFD, newName string) error {
 	return os.Link(filepath.Join(from.Name(), name), filepath.Join(to.Name(), newName))
 }
 
-// renameIn renames name to newName within directory dir.
-func renameIn(dir dirFD, name, newName string) error {
-	return os.Rename(filepath.Join(dir.Name(), name), filepath.Join(dir.Name(), newName))
+// renameInto renames name to base+suffix within directory dir.
+func renameInto(dir dirFD, name, base, suffix string) error {
+	return os.Rename(filepath.Join(dir.Name(), name), filepath.Join(dir.Name(), base+suffix))
 }
-
-// renameInto is renameIn to the name base+suffix.
-func renameInto(dir dirFD, name, base, suffix string) error { return renameIn(dir, name, base+suffix) }
 
 // removeIn removes the file name of directory dir.
 func removeIn(dir dirFD, name string) error {

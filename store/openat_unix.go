@@ -72,11 +72,8 @@ func linkIn(from dirFD, name string, to dirFD, newName string) error {
 	return nil
 }
 
-// renameIn renames name to newName within directory dir, replacing
-// newName atomically.
-func renameIn(dir dirFD, name, newName string) error { return renameInto(dir, name, newName, "") }
-
-// renameInto is renameIn to the name base+suffix.
+// renameInto renames name to base+suffix within directory dir, replacing
+// it atomically.
 func renameInto(dir dirFD, name, base, suffix string) error {
 	err := ignoringEINTR(func() error { return sysRenameat(dir.fd, name, base, suffix) })
 	if err != nil {
@@ -132,10 +129,10 @@ func readInIfExists(dir dirFD, base, suffix string, limit int64, buf []byte) ([]
 	if err == unix.ENOENT {
 		return nil, nil
 	}
-	if err == nil {
-		unix.Close(fd)
+	if err != nil {
+		return nil, &os.PathError{Op: "openat", Path: filepath.Join(dir.Name(), base+suffix), Err: err}
 	}
-	return readIn(dir, base, suffix, limit, buf)
+	return readFD(fd, dir, base, suffix, limit, buf)
 }
 
 // readIn reads the regular file base+suffix of directory dir whole (at
@@ -146,6 +143,11 @@ func readIn(dir dirFD, base, suffix string, limit int64, buf []byte) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
+	return readFD(fd, dir, base, suffix, limit, buf)
+}
+
+// readFD is readIn of the file open as fd, which it closes.
+func readFD(fd int, dir dirFD, base, suffix string, limit int64, buf []byte) ([]byte, error) {
 	defer unix.Close(fd)
 	name := func() string { return filepath.Join(dir.Name(), base+suffix) }
 	var st unix.Stat_t

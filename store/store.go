@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/mod/module"
 	modzip "golang.org/x/mod/zip"
+
+	"github.com/modgate/modgate/internal/memo"
 )
 
 // A Version is one module version to publish, already built and verified by
@@ -64,7 +66,7 @@ const (
 type Dir struct {
 	root string
 	// places are where the files of versions checked before live (place).
-	places placeSet
+	places *memo.Map[module.Version, location]
 	// sem admits one publisher of this Dir at a time, with a context; the
 	// flock then excludes other Dirs and other processes.
 	sem chan struct{}
@@ -92,14 +94,14 @@ func Open(root string) (*Dir, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("store: %s is not a directory", abs)
 	}
-	return &Dir{root: abs, sem: make(chan struct{}, 1)}, nil
+	return &Dir{root: abs, sem: make(chan struct{}, 1), places: &memo.Map[module.Version, location]{Max: maxPlaces}}, nil
 }
 
 // place checks m (checkModule) and returns where its files live,
 // remembered for versions checked before: a re-verification run asks for
 // every version of the store, a server for the same ones again and again.
 func (d *Dir) place(m module.Version) (location, error) {
-	if loc, ok := d.places.get(m); ok {
+	if loc, ok := d.places.Get(m); ok {
 		return loc, nil
 	}
 	if err := checkModule(m); err != nil {
@@ -109,7 +111,7 @@ func (d *Dir) place(m module.Version) (location, error) {
 	if err != nil {
 		return location{}, versionError(m, err)
 	}
-	d.places.add(m, loc)
+	d.places.Add(m, loc)
 	return loc, nil
 }
 
@@ -202,6 +204,36 @@ type Files struct {
 // OpenVersion returns the files of published version m; the error is
 // fs.ErrNotExist when m is not published. Close the Files after use.
 func (d *Dir) OpenVersion(ctx context.Context, m module.Version) (*Files, error) {
+	f, err := d.versionDir(m)
+	if err != nil {
+		return nil, err
+	}
+	// Published means it has its .info (written last).
+	if err := statIn(f.dir, f.base+suffixInfo); err != nil {
+		f.Close()
+		return nil, versionError(m, err)
+	}
+	return f, nil
+}
+
+// ReadVersion is OpenVersion and Files.ReadFile(".info", …, buf) in one:
+// reading .info is what proves the version published, so a reader of
+// every file (re-verification) makes one system call fewer.
+func (d *Dir) ReadVersion(ctx context.Context, m module.Version, buf []byte) (*Files, []byte, error) {
+	f, err := d.versionDir(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := readIn(f.dir, f.base, suffixInfo, maxInfo, buf)
+	if err != nil {
+		f.Close()
+		return nil, nil, versionError(m, err)
+	}
+	return f, info, nil
+}
+
+// versionDir opens the directory of m's files, published or not.
+func (d *Dir) versionDir(m module.Version) (*Files, error) {
 	loc, err := d.place(m)
 	if err != nil {
 		return nil, err
@@ -210,32 +242,7 @@ func (d *Dir) OpenVersion(ctx context.Context, m module.Version) (*Files, error)
 	if err != nil {
 		return nil, versionError(m, err)
 	}
-	// Published means it has its .info (written last).
-	if err := statIn(dir, loc.base+suffixInfo); err != nil {
-		dir.Close()
-		return nil, versionError(m, err)
-	}
 	return &Files{m: m, dir: dir, base: loc.base}, nil
-}
-
-// ReadVersion is OpenVersion and Files.ReadFile(".info", …, buf) in one:
-// reading .info is what proves the version published, so a reader of
-// every file (re-verification) makes one system call fewer.
-func (d *Dir) ReadVersion(ctx context.Context, m module.Version, buf []byte) (*Files, []byte, error) {
-	loc, err := d.place(m)
-	if err != nil {
-		return nil, nil, err
-	}
-	dir, err := openDir(loc.dir)
-	if err != nil {
-		return nil, nil, versionError(m, err)
-	}
-	info, err := readIn(dir, loc.base, suffixInfo, maxInfo, buf)
-	if err != nil {
-		dir.Close()
-		return nil, nil, versionError(m, err)
-	}
-	return &Files{m: m, dir: dir, base: loc.base}, info, nil
 }
 
 // Quarantined returns the version's quarantine, or nil when it is not
