@@ -56,23 +56,19 @@ type stored struct {
 	key [32]byte
 }
 
-// storedFiles are the files of a version a shallow proof reads, with the
-// largest size it reads of each: what integrity's short way reads
-// (integrity.HashedSuffixes and .ziphash).
-var storedFiles = [...]struct {
+// storedFiles are the files of a version a shallow proof reads
+// (integrity.ReadSuffixes), in this order, each at most as large as
+// integrity reads it.
+var storedFiles = func() (fs [9]struct {
 	suffix string
 	limit  int64
-}{
-	{".info", 1 << 20},
-	{".mod", 16 << 20},
-	{".zip", integrity.MaxInMemory},
-	{".ziphash", 256},
-	{store.DocSPDX, 64 << 20},
-	{store.DocSPDXSig, 64 << 10},
-	{store.DocSPDXBundle, 16 << 20},
-	{store.DocInToto, 16 << 20},
-	{store.DocVerdict, integrity.MaxRecord},
-}
+}) {
+	for i, suffix := range [...]string{".info", ".mod", ".zip", ".ziphash", store.DocSPDX, store.DocSPDXSig,
+		store.DocSPDXBundle, store.DocInToto, store.DocVerdict} {
+		fs[i].suffix, fs[i].limit = suffix, integrity.ReadLimit(suffix)
+	}
+	return fs
+}()
 
 // Indexes into storedFiles.
 const (

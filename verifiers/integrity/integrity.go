@@ -275,11 +275,10 @@ const MaxRecord = 16 << 20
 // finding of one that changed.
 var boundFiles = []struct {
 	suffix, check, mediaType string
-	limit                    int64
 }{
-	{store.DocVerdict, "record", "application/json", MaxRecord},
-	{".info", "info", "application/json", 1 << 20},
-	{store.DocSPDXBundle, "sbom-signature", "application/json", 16 << 20},
+	{store.DocVerdict, "record", "application/json"},
+	{".info", "info", "application/json"},
+	{store.DocSPDXBundle, "sbom-signature", "application/json"},
 }
 
 // HashedSuffixes are the files of a version that a shallow re-verification
@@ -407,7 +406,7 @@ func checkVersion(ctx context.Context, st Store, opts Options, tree tlog.Tree, m
 		v.ZipSHA256 = zipSHA
 		checkSigned(ctx, st, opts, v, m, r, finding)
 	}
-	recorded, err := readFile(ctx, st, m, ".ziphash", 256)
+	recorded, err := readFile(ctx, st, m, ".ziphash")
 	if err != nil || string(bytes.TrimSpace(recorded)) != zipHash && zipHash != "" {
 		finding("zip", "stored zip hashes to %s, but %s.ziphash says %q", zipHash, m.Version, bytes.TrimSpace(recorded))
 	}
@@ -459,7 +458,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	if !ok {
 		return nil, nil
 	}
-	env, err := readFile(ctx, st, m, store.DocInToto, 16<<20)
+	env, err := readFile(ctx, st, m, store.DocInToto)
 	if err != nil {
 		return nil, nil
 	}
@@ -467,7 +466,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	key := make([][]byte, 1, 5+len(boundFiles))
 	key[0] = []byte("admission-summary " + m.String())
 	for _, b := range boundFiles {
-		data, err := readFile(ctx, st, m, b.suffix, b.limit)
+		data, err := readFile(ctx, st, m, b.suffix)
 		if err != nil {
 			return nil, nil
 		}
@@ -506,20 +505,20 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	if verifyByAny(opts, verify, summaryKey) != nil {
 		return nil, nil
 	}
-	if v.GoMod, err = readFile(ctx, st, m, ".mod", modzip.MaxGoMod); err != nil {
+	if v.GoMod, err = readFile(ctx, st, m, ".mod"); err != nil {
 		return nil, nil
 	}
 	if v.ModHash = gosum.ModHash(v.GoMod); v.ModHash != modH1 {
 		return nil, nil
 	}
-	if recorded, err := readFile(ctx, st, m, ".ziphash", 256); err != nil || string(bytes.TrimSpace(recorded)) != zipH1 {
+	if recorded, err := readFile(ctx, st, m, ".ziphash"); err != nil || string(bytes.TrimSpace(recorded)) != zipH1 {
 		return nil, nil
 	}
-	sig, err := readFile(ctx, st, m, store.DocSPDXSig, 64<<10)
+	sig, err := readFile(ctx, st, m, store.DocSPDXSig)
 	if err != nil {
 		return nil, nil
 	}
-	doc, err := readFile(ctx, st, m, store.DocSPDX, 64<<20)
+	doc, err := readFile(ctx, st, m, store.DocSPDX)
 	if err != nil {
 		return nil, nil
 	}
@@ -642,7 +641,7 @@ func GoSumFromFile(f *os.File, m module.Version) ([]byte, error) {
 // larger than MaxInMemory is an error.
 func readZip(ctx context.Context, st Store, m module.Version) (data []byte, release func(), err error) {
 	bp := zipBufs.Get().(*[]byte)
-	data, err = st.ReadFile(ctx, m, ".zip", MaxInMemory, *bp)
+	data, err = st.ReadFile(ctx, m, ".zip", ReadLimit(".zip"), *bp)
 	if err != nil {
 		zipBufs.Put(bp)
 		return nil, nil, err
@@ -767,16 +766,37 @@ func (a *appender) Write(p []byte) (int, error) {
 }
 
 func hashMod(ctx context.Context, st Store, m module.Version) (string, []byte, error) {
-	data, err := readFile(ctx, st, m, ".mod", modzip.MaxGoMod)
+	data, err := readFile(ctx, st, m, ".mod")
 	if err != nil {
 		return "", nil, err
 	}
 	return gosum.ModHash(data), data, nil
 }
 
-func readFile(ctx context.Context, st Store, m module.Version, suffix string, limit int64) ([]byte, error) {
-	return st.ReadFile(ctx, m, suffix, limit, nil)
+// readFile reads the file suffix of m whole, at most ReadLimit(suffix)
+// bytes.
+func readFile(ctx context.Context, st Store, m module.Version, suffix string) ([]byte, error) {
+	return st.ReadFile(ctx, m, suffix, ReadLimit(suffix), nil)
 }
+
+// readLimits are the largest size of each file of a version that a check
+// reads whole (ReadSuffixes): larger is an error, so that a damaged or
+// hostile store cannot make it allocate without bound.
+var readLimits = map[string]int64{
+	".zip":              MaxInMemory,
+	".mod":              modzip.MaxGoMod,
+	".ziphash":          256,
+	".info":             1 << 20,
+	store.DocSPDX:       64 << 20,
+	store.DocSPDXSig:    64 << 10,
+	store.DocSPDXBundle: 16 << 20,
+	store.DocInToto:     16 << 20,
+	store.DocVerdict:    MaxRecord,
+}
+
+// ReadLimit is the largest size of the file suffix of a version that the
+// checks read whole; 0 for a file they do not read.
+func ReadLimit(suffix string) int64 { return readLimits[suffix] }
 
 // checkSigned verifies the SBOM's signature and the verification summary
 // of m against the stored zip, whose SHA-256 is v.ZipSHA256 (when
@@ -784,14 +804,14 @@ func readFile(ctx context.Context, st Store, m module.Version, suffix string, li
 // and the files it names (boundFiles). It sets v.SBOMSHA256 ("" when the
 // SBOM could not be read) and what checkBound sets.
 func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m module.Version, r *Report, finding func(check, format string, args ...any)) {
-	sig, err := readFile(ctx, st, m, store.DocSPDXSig, 64<<10)
+	sig, err := readFile(ctx, st, m, store.DocSPDXSig)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.mu.Lock()
 		r.Unsigned++
 		r.mu.Unlock()
 		return
 	}
-	doc, derr := readFile(ctx, st, m, store.DocSPDX, 64<<20)
+	doc, derr := readFile(ctx, st, m, store.DocSPDX)
 	switch {
 	case err != nil || derr != nil:
 		finding("sbom-signature", "cannot read the SBOM or its signature: %v", errors.Join(err, derr))
@@ -804,7 +824,7 @@ func checkSigned(ctx context.Context, st Store, opts Options, v *Version, m modu
 			finding("sbom-signature", "%v%s", err, notByKeys(opts, err))
 		}
 	}
-	env, err := readFile(ctx, st, m, store.DocInToto, 16<<20)
+	env, err := readFile(ctx, st, m, store.DocInToto)
 	if err != nil {
 		finding("summary", "cannot read the verification summary: %v", err)
 		return
@@ -862,7 +882,7 @@ func checkBound(ctx context.Context, st Store, sum *sbom.OpenedSummary, v *Versi
 	for _, b := range boundFiles {
 		name := m.Version + b.suffix
 		want, isNamed := named[name]
-		data, err := readFile(ctx, st, m, b.suffix, b.limit)
+		data, err := readFile(ctx, st, m, b.suffix)
 		if b.suffix == store.DocVerdict && err == nil {
 			v.Record = data
 		}

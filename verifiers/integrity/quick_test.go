@@ -179,6 +179,11 @@ func TestQuick(t *testing.T) {
 	for _, s := range HashedSuffixes() {
 		want[s] = 1
 	}
+	for s := range want {
+		if ReadLimit(s) <= 0 {
+			t.Errorf("%s is read with no limit", s)
+		}
+	}
 	if !maps.Equal(cs.opened, want) {
 		t.Errorf("the short way read %v, want HashedSuffixes and .ziphash once each: %v", cs.opened, want)
 	}
