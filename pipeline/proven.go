@@ -228,23 +228,42 @@ func (rv *Reverifier) fromProof(m module.Version, s *stored) *Reverified {
 }
 
 // storedVersion is the store as the full checks of one version see it: the
-// files the run read (stored) are given from memory, copied, so that the
-// checks judge the very bytes the memo key names; anything else is read
-// from the store.
+// files the run read (stored) are given from memory, copied, with the
+// SHA-256 the run made of them (integrity.Summer), so that the checks judge
+// the very bytes the memo key names and hash none twice; anything else is
+// read from the store.
 type storedVersion struct {
 	oneVersion
 	s *stored
 }
 
 func (sv *storedVersion) ReadFile(ctx context.Context, m module.Version, suffix string, limit int64, buf []byte) ([]byte, error) {
+	if i := sv.file(m, suffix); i >= 0 && int64(len(sv.s.data[i])) <= limit {
+		// A copy: the caller owns what ReadFile returns, and integrity
+		// keeps zip buffers in a pool of its own (TestReverifyCorpus).
+		return append(buf[:0], sv.s.data[i]...), nil
+	}
+	return sv.oneVersion.ReadFile(ctx, m, suffix, limit, buf)
+}
+
+func (sv *storedVersion) SHA256(m module.Version, suffix string) ([32]byte, bool) {
+	if i := sv.file(m, suffix); i >= 0 && i != fileZipHash {
+		return sv.s.sum[i], true
+	}
+	return [32]byte{}, false
+}
+
+// file is the index in storedFiles of the file suffix of m, -1 if the run
+// did not read it.
+func (sv *storedVersion) file(m module.Version, suffix string) int {
 	if m == sv.m {
 		for i, f := range storedFiles {
-			if f.suffix == suffix && int64(len(sv.s.data[i])) <= limit {
-				return append(buf[:0], sv.s.data[i]...), nil
+			if f.suffix == suffix {
+				return i
 			}
 		}
 	}
-	return sv.oneVersion.ReadFile(ctx, m, suffix, limit, buf)
+	return -1
 }
 
 // storedLog is the checksum log as the full checks of one version see it:

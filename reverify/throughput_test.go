@@ -488,3 +488,17 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestReverifyCorpus: a corpus re-verified twice by one process with two
+// workers is good both times, in full the first time and from the memo the
+// second: the buffers a run reads into are not shared between versions.
+func TestReverifyCorpus(t *testing.T) {
+	c := buildCorpus(t, 300, 16<<10)
+	p := c.pipeline(t)
+	for round, want := range []int{0, len(c.versions)} {
+		rep := c.run(t, p, 2)
+		if rep.Remembered != want {
+			t.Errorf("run %d: %d unchanged since proven, want %d", round+1, rep.Remembered, want)
+		}
+	}
+}

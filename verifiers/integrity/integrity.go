@@ -324,7 +324,10 @@ func AdmissionInputs(m module.Version, data map[string][]byte) ([]sbom.ResourceD
 // Input names data, the file of m with suffix, as an admission summary
 // names it: by the version and suffix, with its SHA-256.
 func Input(m module.Version, suffix string, data []byte) sbom.ResourceDescriptor {
-	d := sha256.Sum256(data)
+	return inputOf(m, suffix, sha256.Sum256(data))
+}
+
+func inputOf(m module.Version, suffix string, d [32]byte) sbom.ResourceDescriptor {
 	return sbom.ResourceDescriptor{Name: m.Version + suffix, Digest: map[string]string{"sha256": hex.EncodeToString(d[:])}}
 }
 
@@ -473,7 +476,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 		if b.suffix == store.DocVerdict {
 			v.Record = data
 		}
-		in := Input(m, b.suffix, data)
+		in := inputOf(m, b.suffix, fileSHA256(st, m, b.suffix, data))
 		v.Bound = append(v.Bound, in)
 		key = append(key, []byte(in.Digest["sha256"]))
 	}
@@ -482,7 +485,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 		return nil, nil
 	}
 	defer release()
-	d := sha256.Sum256(data)
+	d := fileSHA256(st, m, ".zip", data)
 	v.ZipSHA256, v.ZipSize = hex.EncodeToString(d[:]), int64(len(data))
 	// One subject names the zip by both hashes; the bound files are named
 	// among the inputs.
@@ -522,7 +525,7 @@ func quick(ctx context.Context, st Store, opts Options, tree tlog.Tree, m module
 	if err != nil {
 		return nil, nil
 	}
-	sd := sha256.Sum256(doc)
+	sd := fileSHA256(st, m, store.DocSPDX, doc)
 	if verifyByAny(opts, func(pub []byte) error { return sbom.VerifyBlob(pub, doc, sig) },
 		func(pub []byte) [][]byte { return [][]byte{[]byte("sbom"), pub, sd[:], sig} }) != nil {
 		return nil, nil
@@ -771,6 +774,25 @@ func hashMod(ctx context.Context, st Store, m module.Version) (string, []byte, e
 		return "", nil, err
 	}
 	return gosum.ModHash(data), data, nil
+}
+
+// A Summer is a Store that knows the SHA-256 of the files it gives with
+// ReadFile: a caller that read and hashed a version's files already
+// (re-verification) spares the short way hashing them again.
+type Summer interface {
+	// SHA256 returns the SHA-256 of what ReadFile gives for the file
+	// suffix of m, if known.
+	SHA256(m module.Version, suffix string) ([32]byte, bool)
+}
+
+// fileSHA256 is the SHA-256 of data, the file suffix of m as st gave it.
+func fileSHA256(st Store, m module.Version, suffix string, data []byte) [32]byte {
+	if s, ok := st.(Summer); ok {
+		if d, ok := s.SHA256(m, suffix); ok {
+			return d
+		}
+	}
+	return sha256.Sum256(data)
 }
 
 // readFile reads the file suffix of m whole, at most ReadLimit(suffix)
